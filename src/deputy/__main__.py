@@ -1,0 +1,5 @@
+"""``python -m deputy``."""
+
+from deputy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""``create_app(settings)``: the one place where keys, storage, services and routes are wired together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+from sqlalchemy.exc import OperationalError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from deputy.broker.vault import Vault
+from deputy.clock import Clock, SystemClock
+from deputy.config import Settings
+from deputy.http.deps import Deps
+from deputy.http.endpoints import authorize, callback, metadata, register, revoke, token
+from deputy.http.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
+from deputy.keys import KeyRing
+from deputy.oauth.models import Client, ClientKind
+from deputy.service.context import ServiceContext
+from deputy.service.registration import CLIENT_SECRET
+from deputy.storage.sql.engine import Database
+from deputy.storage.sql.store import SqlStore
+
+__all__ = ["build_context", "create_app"]
+
+log = logging.getLogger("deputy")
+
+
+def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> ServiceContext:
+    """Load keys, open (and migrate) the database, and write the pre-registered clients.
+
+    Raises:
+        ConfigError: unusable key ring or storage URL.
+    """
+    clock = clock or SystemClock()
+    keys = KeyRing.load(settings.keys.file, create_if_missing=settings.keys.create_if_missing, now=clock.now())
+    db = Database(settings.storage.url)
+    if migrate:
+        db.migrate()
+    ctx = ServiceContext(settings=settings, keys=keys, store=SqlStore(db), vault=Vault(keys), clock=clock)
+    _sync_static_clients(ctx)
+    return ctx
+
+
+def _sync_static_clients(ctx: ServiceContext) -> None:
+    now = ctx.clock.now()
+    with ctx.store.write() as tx:
+        for c in ctx.settings.clients:
+            secret = c.client_secret.get_secret_value() if c.client_secret else None
+            tx.clients.upsert_static(
+                Client(
+                    client_id=c.client_id,
+                    client_name=c.client_name,
+                    redirect_uris=c.redirect_uris,
+                    token_endpoint_auth_method=c.token_endpoint_auth_method,
+                    kind=ClientKind.STATIC,
+                    created_at=now,
+                    secret_hash=ctx.keys.keyed_hash(CLIENT_SECRET, secret) if secret else None,
+                    scope=tuple(c.scope.split()) if c.scope else None,
+                )
+            )
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %s", type(exc).__name__)
+    body = {"error": "temporarily_unavailable", "error_description": "storage is unavailable; retry shortly"}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1", "Cache-Control": "no-store"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s", request.url.path)
+    body = {"error": "server_error", "error_description": "unexpected error"}
+    return JSONResponse(body, status_code=500, headers={"Cache-Control": "no-store"})
+
+
+def routes() -> list[Route | Mount]:
+    static = Path(__file__).parent / "http" / "static"
+    return [
+        Route("/.well-known/oauth-authorization-server", metadata.authorization_server, methods=["GET"]),
+        Route("/jwks", metadata.jwks, methods=["GET"]),
+        Route("/register", register.register, methods=["POST"]),
+        Route("/authorize", authorize.authorize, methods=["GET"]),
+        Route("/consent", authorize.consent, methods=["POST"]),
+        Route("/callback", callback.callback, methods=["GET"]),
+        Route("/token", token.token, methods=["POST"]),
+        Route("/revoke", revoke.revoke, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=static), name="static"),
+    ]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    http: httpx.AsyncClient | None = None,
+    ctx: ServiceContext | None = None,
+) -> Starlette:
+    """Build the ASGI app. ``http`` is the client used towards the upstream (tests pass an in-process one)."""
+    ctx = ctx or build_context(settings, clock=clock)
+    upstream_http = http or httpx.AsyncClient(follow_redirects=False, timeout=settings.upstream.timeout_seconds)
+    deps = Deps(ctx, upstream_http)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        await upstream_http.aclose()
+        ctx.store.db.dispose()
+
+    middleware = [
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.server.trusted_proxies)),
+        Middleware(SecurityHeadersMiddleware),
+        Middleware(BodyLimitMiddleware, limit=settings.server.max_body_bytes),
+    ]
+    app = Starlette(
+        routes=routes(),
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={OperationalError: _database_unavailable, Exception: _unexpected},
+    )
+    app.state.deps = deps
+    return app

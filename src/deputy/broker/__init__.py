@@ -1,0 +1,1 @@
+"""The credential broker: the only code that ever sees an upstream credential in clear."""

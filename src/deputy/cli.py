@@ -1,0 +1,128 @@
+"""The ``deputy`` command: thin wrappers around the services (serve, demo, migrate, keys)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from deputy import __version__
+from deputy.config import environment_has_overrides, load_settings
+from deputy.errors import ConfigError, DeputyError
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from deputy.app import create_app
+
+    settings = load_settings(args.config)
+    app = create_app(settings)
+    server = settings.server
+    uvicorn.run(
+        app,
+        host=server.host,
+        port=server.port,
+        proxy_headers=False,
+        server_header=False,
+        log_level=args.log_level,
+        ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
+        ssl_keyfile=str(server.tls_key) if server.tls_key else None,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from deputy.demo.runner import run_demo
+
+    run_demo(data_dir=args.data_dir, deputy_port=args.port, acme_port=args.acme_port, client_port=args.client_port)
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from deputy.storage.sql.engine import Database
+
+    settings = load_settings(args.config)
+    Database(settings.storage.url).migrate()
+    print("schema is up to date")
+    return 0
+
+
+def _keys_init(args: argparse.Namespace) -> int:
+    from deputy.keys import KeyRing
+
+    path: Path = args.file
+    if path.exists():
+        raise ConfigError(f"keys.file: {path} already exists; refusing to overwrite key material")
+    KeyRing.generate(int(time.time())).save(path)
+    print(f"wrote a new key ring to {path} (mode 0600)")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deputy", description="MCP authorization proxy with per-client consent.")
+    parser.add_argument("--version", action="version", version=f"deputy {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run Deputy with a configuration file",
+        description="Run the authorization server (and MCP endpoint) from a TOML configuration.",
+    )
+    serve.add_argument("--config", type=Path, required=True, help="TOML configuration file")
+    serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.set_defaults(func=_serve)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run Deputy in front of the bundled Acme CRM demo upstream",
+        description="Start Acme CRM (a demo third-party OAuth API), Deputy and a demo client on "
+        "loopback, with SQLite storage, and print what to try.",
+    )
+    demo.add_argument("--data-dir", type=Path, default=Path("deputy-demo-data"), help="where SQLite and keys live")
+    demo.add_argument("--port", type=int, default=8000, help="Deputy's port (127.0.0.1)")
+    demo.add_argument("--acme-port", type=int, default=9100, help="Acme CRM's port (localhost)")
+    demo.add_argument("--client-port", type=int, default=8765, help="the demo MCP client's port (127.0.0.1)")
+    demo.set_defaults(func=_demo)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply schema migrations; safe to run from several instances at once.",
+    )
+    migrate.add_argument("--config", type=Path, required=True, help="TOML configuration file")
+    migrate.set_defaults(func=_migrate)
+
+    keys = sub.add_parser("keys", help="manage the key ring", description="Create or inspect Deputy's key ring.")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    init = keys_sub.add_parser(
+        "init",
+        help="create a new key ring file",
+        description="Generate signing, hashing, vault and audit keys into a new file.",
+    )
+    init.add_argument("--file", type=Path, required=True, help="where to write the key ring (must not exist)")
+    init.set_defaults(func=_keys_init)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        hint = " (DEPUTY_* environment variables are set and override the file)" if environment_has_overrides() else ""
+        print(f"deputy: configuration error: {exc}{hint}", file=sys.stderr)
+        return 2
+    except DeputyError as exc:
+        print(f"deputy: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The Starlette adapter: parse the request, call the service, render the result."""

@@ -1,0 +1,86 @@
+"""Parsing request parameters at the edge: single-valued, bounded, strings only.
+
+RFC 6749 §3.1 / §3.2: parameters MUST NOT be included more than once; a repeated one is an ``invalid_request``
+(or, before the client is known, a local error page).
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from urllib.parse import unquote
+
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from deputy.errors import InvalidClientError, InvalidRequestError
+from deputy.service.token import ClientCredentials
+
+__all__ = ["client_credentials", "read_form", "single_values"]
+
+MAX_VALUE = 4096
+
+
+def single_values(items: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """Raises:
+    InvalidRequestError: a repeated or non-text parameter, or one longer than ``MAX_VALUE``.
+    """
+    out: dict[str, str] = {}
+    for key, value in items:
+        if key in out:
+            raise InvalidRequestError(f"parameter {key[:40]} is repeated")
+        if isinstance(value, UploadFile) or not isinstance(value, str) or len(value) > MAX_VALUE:
+            raise InvalidRequestError(f"parameter {key[:40]} is not acceptable")
+        if value != "":
+            out[key] = value  # RFC 6749 §3.1: parameters sent without a value are treated as omitted
+    return out
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """Raises:
+    InvalidRequestError: not ``application/x-www-form-urlencoded``, or malformed.
+    """
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise InvalidRequestError("expected application/x-www-form-urlencoded")
+    try:
+        form = await request.form(max_files=0, max_fields=50)
+    except Exception as exc:
+        raise InvalidRequestError("malformed form body") from exc
+    return single_values(form.multi_items())
+
+
+def client_credentials(request: Request, form: dict[str, str]) -> ClientCredentials:
+    """RFC 6749 §2.3.1: HTTP Basic (url-encoded id and secret) or the form; never both.
+
+    Raises:
+        InvalidClientError / InvalidRequestError: malformed or conflicting client authentication.
+    """
+    header = request.headers.get("authorization")
+    if header is not None:
+        if "client_secret" in form:
+            raise InvalidRequestError("use one client authentication method")
+        client_id, secret = _basic(header)
+        if form.get("client_id", client_id) != client_id:
+            raise InvalidClientError("client authentication failed")
+        return ClientCredentials(client_id, "client_secret_basic", secret)
+    form_client_id = form.get("client_id")
+    if not form_client_id:
+        raise InvalidClientError("client authentication failed")
+    if "client_secret" in form:
+        return ClientCredentials(form_client_id, "client_secret_post", form["client_secret"])
+    return ClientCredentials(form_client_id, "none")
+
+
+def _basic(header: str) -> tuple[str, str]:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        raise InvalidClientError("client authentication failed")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidClientError("client authentication failed") from None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep or not client_id:
+        raise InvalidClientError("client authentication failed")
+    return unquote(client_id), unquote(secret)

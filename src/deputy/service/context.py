@@ -1,0 +1,30 @@
+"""What every service needs, built once by ``deputy.app.create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deputy.broker.vault import Vault
+from deputy.clock import Clock
+from deputy.config import Settings
+from deputy.keys import KeyRing
+from deputy.storage.sql.store import SqlStore
+
+__all__ = ["ServiceContext"]
+
+
+@dataclass(frozen=True)
+class ServiceContext:
+    settings: Settings
+    keys: KeyRing
+    store: SqlStore
+    vault: Vault
+    clock: Clock
+
+    @property
+    def issuer(self) -> str:
+        return self.settings.issuer
+
+    @property
+    def upstream_name(self) -> str:
+        return self.settings.upstream.name

@@ -1,0 +1,294 @@
+"""The token endpoint's grants: authorization_code and refresh_token (OAuth 2.1 §4.1.3, §4.3).
+
+One-shot consumption and issuance happen in one transaction. A *refused* redemption still commits: the code or
+refresh token stays consumed, and reuse revokes the whole grant (RFC 9700 §4.5 and §4.14). That is why the
+grant functions return an error instead of raising it inside the transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from deputy.audit.log import audit
+from deputy.errors import InvalidClientError, InvalidGrantError, OAuthError, UnauthorizedClientError
+from deputy.oauth.models import Client, Grant, RefreshToken
+from deputy.oauth.pkce import verify_s256
+from deputy.oauth.resource import validate_resource
+from deputy.oauth.scopes import parse_scope, validate_narrowing
+from deputy.oauth.tokens import mint_access_token, new_refresh_token
+from deputy.service.context import ServiceContext
+from deputy.storage.sql.store import Tx
+
+__all__ = [
+    "ClientCredentials",
+    "IssuedTokens",
+    "authenticate_client",
+    "redeem_code",
+    "refresh",
+]
+
+CODE = "code"
+REFRESH = "refresh"
+CLIENT_SECRET = "client-secret"
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """How the client presented itself: the method it used and, for confidential clients, the secret."""
+
+    client_id: str
+    method: str
+    secret: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ClientCredentials(client_id={self.client_id!r}, method={self.method!r})"
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str | None
+    scopes: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": " ".join(self.scopes),
+        }
+        if self.refresh_token:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+    def __repr__(self) -> str:
+        return f"IssuedTokens(expires_in={self.expires_in}, scopes={self.scopes!r})"
+
+
+def authenticate_client(ctx: ServiceContext, tx: Tx, creds: ClientCredentials, now: int) -> Client:
+    """RFC 6749 §2.3 / OAuth 2.1 §2.4: the method must be the registered one; secrets compared as keyed hashes.
+
+    Raises:
+        InvalidClientError: unknown or disabled client, wrong method, wrong secret (one message for all).
+    """
+    client = tx.clients.load(creds.client_id, now=now)
+    ok = client is not None and client.token_endpoint_auth_method == creds.method
+    if ok and client is not None and not client.is_public:
+        ok = (
+            creds.secret is not None
+            and client.secret_hash is not None
+            and ctx.keys.check_keyed_hash(CLIENT_SECRET, creds.secret, client.secret_hash)
+        )
+    if not ok or client is None:
+        raise InvalidClientError("client authentication failed", cause=f"client {creds.client_id!r}")
+    return client
+
+
+def _issue(
+    ctx: ServiceContext, tx: Tx, grant: Grant, client: Client, scopes: tuple[str, ...], now: int
+) -> IssuedTokens:
+    lifetimes = ctx.settings.lifetimes
+    access, _claims = mint_access_token(
+        ctx.keys.current_signing,
+        issuer=ctx.issuer,
+        subject=grant.user_id,
+        audience=grant.resource,
+        client_id=client.client_id,
+        scopes=scopes,
+        grant_id=grant.grant_id,
+        now=now,
+        ttl=lifetimes.access_token,
+    )
+    refresh_token: str | None = None
+    if "refresh_token" in client.grant_types:
+        refresh_token = new_refresh_token()
+        tx.refresh_tokens.save(
+            RefreshToken(
+                ctx.keys.keyed_hash(REFRESH, refresh_token),
+                grant.grant_id,
+                client.client_id,
+                scopes,
+                now,
+                now + lifetimes.refresh_token,
+            )
+        )
+    tx.clients.mark_used(client.client_id, now, keep_for=lifetimes.unused_registration)
+    return IssuedTokens(access, lifetimes.access_token, refresh_token, scopes)
+
+
+def redeem_code(
+    ctx: ServiceContext,
+    creds: ClientCredentials,
+    *,
+    code: str,
+    redirect_uri: str | None,
+    code_verifier: str | None,
+    resource: str | None,
+) -> IssuedTokens:
+    """authorization_code grant.
+
+    Raises:
+        OAuthError: invalid_client, invalid_grant (unknown, expired, reused, PKCE or redirect mismatch),
+            invalid_request, invalid_target.
+    """
+    now = ctx.clock.now()
+    with ctx.store.write() as tx:
+        client = authenticate_client(ctx, tx, creds, now)
+        outcome = _redeem(ctx, tx, client, code, redirect_uri, code_verifier, resource, now)
+    if isinstance(outcome, OAuthError):
+        raise outcome
+    return outcome
+
+
+def _redeem(
+    ctx: ServiceContext,
+    tx: Tx,
+    client: Client,
+    code: str,
+    redirect_uri: str | None,
+    verifier: str | None,
+    resource: str | None,
+    now: int,
+) -> IssuedTokens | OAuthError:
+    if "authorization_code" not in client.grant_types:
+        return UnauthorizedClientError("client may not use the authorization_code grant")
+    hashes = ctx.keys.keyed_hash_candidates(CODE, code)
+    record = tx.codes.consume(hashes, now=now)
+    if record is None:
+        return _code_not_redeemable(tx, hashes, client, now)
+    if record.client_id != client.client_id:
+        # A code belongs to one client; pretend it does not exist for any other (and it stays consumed).
+        audit(tx.audit, "code.refused", at=now, outcome="refused", client_id=client.client_id, reason="client")
+        return InvalidGrantError("authorization code is invalid")
+    problem = _code_problem(
+        record.redirect_uri, record.code_challenge, record.resource, redirect_uri, verifier, resource
+    )
+    grant = tx.grants.load(record.grant_id)
+    if problem is None and (grant is None or grant.revoked_at is not None):
+        problem = "grant revoked"
+    if problem is not None or grant is None:
+        audit(
+            tx.audit,
+            "code.refused",
+            at=now,
+            outcome="refused",
+            client_id=client.client_id,
+            user_id=record.user_id,
+            reason=problem,
+        )
+        tx.grants.revoke(record.grant_id, now=now, reason="code-refused")
+        return InvalidGrantError("authorization code is invalid", cause=str(problem))
+    issued = _issue(ctx, tx, grant, client, record.scopes, now)
+    audit(
+        tx.audit, "code.redeemed", at=now, client_id=client.client_id, user_id=record.user_id, grant_id=grant.grant_id
+    )
+    return issued
+
+
+def _code_not_redeemable(tx: Tx, hashes: list[str], client: Client, now: int) -> OAuthError:
+    existing = tx.codes.load(hashes)
+    if existing is not None and existing.used_at is not None and existing.client_id == client.client_id:
+        tx.grants.revoke(existing.grant_id, now=now, reason="code-reuse")
+        audit(
+            tx.audit,
+            "code.reused",
+            at=now,
+            outcome="revoked",
+            client_id=client.client_id,
+            user_id=existing.user_id,
+            grant_id=existing.grant_id,
+        )
+    else:
+        audit(
+            tx.audit, "code.refused", at=now, outcome="refused", client_id=client.client_id, reason="unknown-or-expired"
+        )
+    return InvalidGrantError("authorization code is invalid, expired or already used")
+
+
+def _code_problem(
+    bound_redirect: str,
+    challenge: str,
+    bound_resource: str,
+    redirect_uri: str | None,
+    verifier: str | None,
+    resource: str | None,
+) -> str | None:
+    if redirect_uri is not None and redirect_uri != bound_redirect:
+        return "redirect_uri"
+    if verifier is None or not verify_s256(verifier, challenge):
+        return "pkce"
+    if resource is not None:
+        try:
+            validate_resource(resource, bound_resource)
+        except OAuthError:
+            return "resource"
+    return None
+
+
+def refresh(
+    ctx: ServiceContext, creds: ClientCredentials, *, refresh_token: str, scope: str | None, resource: str | None
+) -> IssuedTokens:
+    """refresh_token grant with rotation; reuse of a rotated token revokes the family.
+
+    Raises:
+        OAuthError: invalid_client, invalid_grant, invalid_scope, invalid_target.
+    """
+    now = ctx.clock.now()
+    requested = parse_scope(scope)
+    with ctx.store.write() as tx:
+        client = authenticate_client(ctx, tx, creds, now)
+        outcome = _refresh(ctx, tx, client, refresh_token, requested, resource, now)
+    if isinstance(outcome, OAuthError):
+        raise outcome
+    return outcome
+
+
+def _refresh(
+    ctx: ServiceContext, tx: Tx, client: Client, token: str, requested: tuple[str, ...], resource: str | None, now: int
+) -> IssuedTokens | OAuthError:
+    if "refresh_token" not in client.grant_types:
+        return UnauthorizedClientError("client may not use the refresh_token grant")
+    hashes = ctx.keys.keyed_hash_candidates(REFRESH, token)
+    current = tx.refresh_tokens.load(hashes)
+    try:  # checked before rotation, so a bad scope request does not cost the client its session
+        scopes = validate_narrowing(requested, current.scopes if current else ())
+        if resource is not None:
+            validate_resource(resource, ctx.settings.resource_url)
+    except OAuthError as exc:
+        return exc if current is not None else InvalidGrantError("refresh token is invalid")
+    record = tx.refresh_tokens.rotate(hashes, now=now)
+    if record is None:
+        return _refresh_not_usable(tx, tx.refresh_tokens.load(hashes), client, now)
+    grant = tx.grants.load(record.grant_id)
+    if record.client_id != client.client_id or grant is None or grant.revoked_at is not None:
+        audit(tx.audit, "refresh.refused", at=now, outcome="refused", client_id=client.client_id)
+        return InvalidGrantError("refresh token is invalid")
+    issued = _issue(ctx, tx, grant, client, scopes, now)
+    audit(
+        tx.audit, "refresh.rotated", at=now, client_id=client.client_id, user_id=grant.user_id, grant_id=grant.grant_id
+    )
+    return issued
+
+
+def _refresh_not_usable(tx: Tx, existing: RefreshToken | None, client: Client, now: int) -> OAuthError:
+    if existing is not None and existing.rotated_at is not None and existing.client_id == client.client_id:
+        tx.grants.revoke(existing.grant_id, now=now, reason="refresh-reuse")
+        audit(
+            tx.audit,
+            "refresh.reuse_detected",
+            at=now,
+            outcome="revoked",
+            client_id=client.client_id,
+            grant_id=existing.grant_id,
+        )
+    else:
+        audit(
+            tx.audit,
+            "refresh.refused",
+            at=now,
+            outcome="refused",
+            client_id=client.client_id,
+            reason="unknown-or-expired",
+        )
+    return InvalidGrantError("refresh token is invalid, expired or already used")

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy Core tables, one repository per aggregate, Alembic migrations; SQLite or PostgreSQL."""

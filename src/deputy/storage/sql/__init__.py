@@ -1,0 +1,1 @@
+"""SQL implementations of the store protocols (SQLite and PostgreSQL through SQLAlchemy Core)."""

@@ -1,0 +1,108 @@
+"""Engines for SQLite and PostgreSQL with the transaction semantics the one-shot invariants rely on.
+
+SQLite: WAL, a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so that two writers never both hold a
+read lock and deadlock on the upgrade; read transactions stay ``DEFERRED`` and never block writers under WAL.
+PostgreSQL: READ COMMITTED; every one-shot consumption is a single ``UPDATE … RETURNING`` guarded by its
+precondition, so of N concurrent redemptions exactly one sees the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from deputy.errors import ConfigError
+
+__all__ = ["Database"]
+
+_PG_MIGRATION_LOCK = 0x6465707574790001  # "deputy" + 1: advisory lock serialising concurrent migrations
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (see _sqlite_begin)
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    mode = "DEFERRED" if conn.get_execution_options().get("deputy_readonly") else "IMMEDIATE"
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+class Database:
+    """An engine plus the two kinds of transaction Deputy uses."""
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = self._sqlite_engine(url)
+        elif self.dialect == "postgresql":
+            if parsed.drivername == "postgresql":
+                parsed = parsed.set(drivername="postgresql+psycopg")
+            self.engine = create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        else:
+            raise ConfigError(f"storage.url: unsupported database {self.dialect!r}")
+
+    @staticmethod
+    def _sqlite_engine(url: str) -> Engine:
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10})
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction: committed on success, rolled back on any exception."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (never takes SQLite's write lock)."""
+        with self.engine.connect().execution_options(deputy_readonly=True) as conn, conn.begin():
+            yield conn
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision; safe when several instances start at once."""
+        from alembic import command
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+        with self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+                conn.commit()
+            finally:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
+                    conn.commit()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except OperationalError:
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()

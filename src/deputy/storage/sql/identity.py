@@ -1,0 +1,116 @@
+"""Users (as the upstream identifies them), Deputy browser sessions, and per-(user, client) consents."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from deputy.oauth.models import Consent, User
+from deputy.storage.sql._rows import join_scopes, split_scopes, upsert
+from deputy.storage.sql.schema import browser_sessions, consents, users
+
+__all__ = ["SqlConsents", "SqlSessions", "SqlUsers"]
+
+
+class SqlUsers:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def upsert_by_subject(self, upstream_subject: str, display_name: str, *, now: int) -> User:
+        """The user with this upstream subject, created on first login; the display name follows the upstream."""
+        row = self._c.execute(select(users).where(users.c.upstream_subject == upstream_subject)).first()
+        if row is not None:
+            self._c.execute(
+                update(users).where(users.c.user_id == row.user_id).values(display_name=display_name, last_login_at=now)
+            )
+            return User(row.user_id, upstream_subject, display_name, row.created_at)
+        user = User("usr_" + secrets.token_hex(12), upstream_subject, display_name, now)
+        self._c.execute(
+            insert(users).values(
+                user_id=user.user_id,
+                upstream_subject=upstream_subject,
+                display_name=display_name,
+                created_at=now,
+                last_login_at=now,
+            )
+        )
+        return user
+
+    def load(self, user_id: str) -> User | None:
+        row = self._c.execute(select(users).where(users.c.user_id == user_id)).first()
+        return User(row.user_id, row.upstream_subject, row.display_name, row.created_at) if row else None
+
+
+class SqlSessions:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def create(self, session_hash: str, user_id: str, *, now: int, expires_at: int) -> None:
+        self._c.execute(
+            insert(browser_sessions).values(
+                session_hash=session_hash, user_id=user_id, created_at=now, expires_at=expires_at
+            )
+        )
+
+    def load_user_id(self, session_hashes: Sequence[str], *, now: int) -> str | None:
+        row = self._c.execute(
+            select(browser_sessions.c.user_id).where(
+                browser_sessions.c.session_hash.in_(list(session_hashes)), browser_sessions.c.expires_at > now
+            )
+        ).first()
+        return str(row.user_id) if row else None
+
+    def delete(self, session_hashes: Sequence[str]) -> None:
+        self._c.execute(delete(browser_sessions).where(browser_sessions.c.session_hash.in_(list(session_hashes))))
+
+    def purge_expired(self, now: int) -> int:
+        return int(self._c.execute(delete(browser_sessions).where(browser_sessions.c.expires_at <= now)).rowcount)
+
+
+def _to_consent(row: Any) -> Consent:
+    return Consent(
+        user_id=row.user_id,
+        client_id=row.client_id,
+        redirect_uri=row.redirect_uri,
+        scopes=split_scopes(row.scopes),
+        approved_at=row.approved_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlConsents:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def record(self, consent: Consent) -> None:
+        """Insert or refresh the approval for this exact tuple (a re-approval clears an earlier revocation)."""
+        values = {
+            "user_id": consent.user_id,
+            "client_id": consent.client_id,
+            "redirect_uri": consent.redirect_uri,
+            "scopes": join_scopes(consent.scopes),
+            "approved_at": consent.approved_at,
+        }
+        upsert(
+            self._c,
+            consents,
+            values,
+            ("user_id", "client_id", "redirect_uri", "scopes"),
+            {"approved_at": consent.approved_at, "revoked_at": None},
+        )
+
+    def list_for_user(self, user_id: str) -> list[Consent]:
+        rows = self._c.execute(select(consents).where(consents.c.user_id == user_id).order_by(consents.c.approved_at))
+        return [_to_consent(r) for r in rows]
+
+    def revoke(self, user_id: str, client_id: str, *, now: int) -> int:
+        result = self._c.execute(
+            update(consents)
+            .where(consents.c.user_id == user_id, consents.c.client_id == client_id, consents.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return int(result.rowcount)
