@@ -63,12 +63,18 @@ async def authorize(request: Request) -> Response:
 def _check_same_origin(request: Request, issuer: str) -> None:
     """Origin and Fetch Metadata on the consent POST: only Deputy's own page may submit it.
 
+    The page is served with ``Referrer-Policy: no-referrer``, under which Chromium sends ``Origin: null`` even for
+    a same-origin form; ``null`` is therefore accepted only together with ``Sec-Fetch-Site: same-origin``.
+
     Raises:
         BrowserFlowError: a foreign Origin or a cross-site request.
     """
     origin = request.headers.get("origin")
     site = request.headers.get("sec-fetch-site")
-    if (origin is not None and origin != _origin(issuer)) or (site is not None and site not in ("same-origin", "none")):
+    foreign_origin = (
+        origin is not None and origin != _origin(issuer) and not (origin == "null" and site == "same-origin")
+    )
+    if foreign_origin or (site is not None and site not in ("same-origin", "none")):
         raise BrowserFlowError("Request refused", "This form can only be submitted from Deputy's own page.", status=403)
 
 

@@ -8,6 +8,7 @@ precondition, so of N concurrent redemptions exactly one sees the row.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,7 @@ class Database:
         from alembic import command
         from alembic.config import Config
 
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         cfg = Config()
         cfg.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
         with self.engine.connect() as conn:
