@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+
 from support import Env, make_env
 
 POSTGRES_URL = os.environ.get("DEPUTY_TEST_POSTGRES_URL")

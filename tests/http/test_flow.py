@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from support import ACME, APP_REDIRECT, DEPUTY, RESOURCE, Env, pkce
 
 from deputy.oauth.tokens import verify_access_token
+from support import ACME, APP_REDIRECT, DEPUTY, RESOURCE, Env, pkce
 
 pytestmark = pytest.mark.anyio
 
@@ -22,14 +22,21 @@ async def test_register_authorize_consent_upstream_callback_token(env: Env) -> N
     assert trip.landed is not None and trip.landed.startswith(APP_REDIRECT + "?")
     assert params["state"] == "xyz"
     assert params["iss"] == DEPUTY
-    r = await env.token(grant_type="authorization_code", code=params["code"], redirect_uri=APP_REDIRECT,
-                        client_id=client["client_id"], code_verifier=verifier, resource=RESOURCE)
+    r = await env.token(
+        grant_type="authorization_code",
+        code=params["code"],
+        redirect_uri=APP_REDIRECT,
+        client_id=client["client_id"],
+        code_verifier=verifier,
+        resource=RESOURCE,
+    )
     assert r.status_code == 200, r.text
     assert r.headers["cache-control"] == "no-store"
     body = r.json()
     assert body["token_type"] == "Bearer" and body["refresh_token"].startswith("dpr_")
-    claims = verify_access_token(body["access_token"], env.ctx.keys.verify_set, issuer=DEPUTY, audience=RESOURCE,
-                                 now=env.clock.now())
+    claims = verify_access_token(
+        body["access_token"], env.ctx.keys.verify_set, issuer=DEPUTY, audience=RESOURCE, now=env.clock.now()
+    )
     assert claims.client_id == client["client_id"]
     assert claims.scopes == ("crm.read",)
 
@@ -46,7 +53,9 @@ async def test_second_authorization_shows_consent_again_and_knows_the_user(env: 
 
 async def test_refresh_rotates(env: Env) -> None:
     client, tokens = await env.full_flow()
-    r = await env.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client["client_id"])
+    r = await env.token(
+        grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client["client_id"]
+    )
     assert r.status_code == 200, r.text
     assert r.json()["refresh_token"] != tokens["refresh_token"]
 

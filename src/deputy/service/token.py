@@ -113,7 +113,8 @@ def _issue(
                 now + lifetimes.refresh_token,
             )
         )
-    tx.clients.mark_used(client.client_id, now, keep_for=lifetimes.unused_registration)
+    # A client with live tokens must outlive them; only registrations nobody uses lapse early.
+    tx.clients.mark_used(client.client_id, now, keep_for=lifetimes.unused_registration + lifetimes.refresh_token)
     return IssuedTokens(access, lifetimes.access_token, refresh_token, scopes)
 
 
