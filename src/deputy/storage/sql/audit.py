@@ -12,6 +12,9 @@ from deputy.storage.sql.schema import audit_events
 __all__ = ["SqlAudit"]
 
 
+_INSERT = insert(audit_events)
+
+
 class SqlAudit:
     def __init__(self, conn: Connection) -> None:
         self._c = conn

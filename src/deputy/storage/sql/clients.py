@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from deputy.oauth.models import Client, ClientKind
-from deputy.storage.sql._rows import dump_list, join_scopes, load_list, split_scopes
+from deputy.storage.sql._rows import dump_list, join_scopes, load_list, split_scopes, upsert
 from deputy.storage.sql.schema import clients
 
 __all__ = ["SqlClients"]
@@ -51,6 +51,27 @@ def _values(client: Client) -> dict[str, Any]:
     }
 
 
+# Hot statements are built once: constructing a statement costs more than executing it on SQLite.
+_LOAD = select(clients).where(
+    clients.c.client_id == bindparam("client_id"),
+    clients.c.disabled_at.is_(None),
+    or_(clients.c.expires_at.is_(None), clients.c.expires_at > bindparam("now")),
+)
+_MARK_USED = (
+    update(clients)
+    .where(
+        clients.c.client_id == bindparam("cid"),
+        or_(clients.c.last_used_at.is_(None), clients.c.last_used_at < bindparam("stale_before")),
+    )
+    .values(
+        last_used_at=bindparam("now"),
+        expires_at=case(
+            (clients.c.kind == ClientKind.DYNAMIC.value, bindparam("keep_until")), else_=clients.c.expires_at
+        ),
+    )
+)
+
+
 class SqlClients:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -59,25 +80,15 @@ class SqlClients:
         self._c.execute(insert(clients).values(**_values(client), registered_from=registered_from))
 
     def upsert_static(self, client: Client) -> None:
-        """Pre-registered clients are re-written from the configuration at every start."""
+        """Pre-registered clients are re-written from the configuration at every start, atomically so that several
+        instances starting together do not collide; an operator's ``disabled_at`` survives the restart."""
         values = _values(client)
-        updated = self._c.execute(
-            update(clients)
-            .where(clients.c.client_id == client.client_id)
-            .values({k: v for k, v in values.items() if k not in ("client_id", "created_at", "last_used_at")})
-        )
-        if updated.rowcount == 0:
-            self.save(client)
+        keep = ("client_id", "created_at", "last_used_at", "disabled_at")
+        upsert(self._c, clients, values, ("client_id",), {k: v for k, v in values.items() if k not in keep})
 
     def load(self, client_id: str, *, now: int) -> Client | None:
         """An active client: not disabled, not an expired unused registration."""
-        row = self._c.execute(
-            select(clients).where(
-                clients.c.client_id == client_id,
-                clients.c.disabled_at.is_(None),
-                or_(clients.c.expires_at.is_(None), clients.c.expires_at > now),
-            )
-        ).first()
+        row = self._c.execute(_LOAD, {"client_id": client_id, "now": now}).first()
         return _to_client(row) if row else None
 
     def count_registered_since(self, registered_from: str, since: int) -> int:
@@ -91,12 +102,8 @@ class SqlClients:
 
     def mark_used(self, client_id: str, now: int, *, keep_for: int) -> None:
         """Record use; a dynamic registration's expiry moves out with it. At most one write per hour."""
-        stale = or_(clients.c.last_used_at.is_(None), clients.c.last_used_at < now - 3600)
-        dynamic = clients.c.kind == ClientKind.DYNAMIC.value
         self._c.execute(
-            update(clients)
-            .where(clients.c.client_id == client_id, stale)
-            .values(last_used_at=now, expires_at=case((dynamic, now + keep_for), else_=clients.c.expires_at))
+            _MARK_USED, {"cid": client_id, "stale_before": now - 3600, "now": now, "keep_until": now + keep_for}
         )
 
     def disable(self, client_id: str, now: int) -> bool:

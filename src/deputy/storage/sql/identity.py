@@ -20,24 +20,17 @@ class SqlUsers:
         self._c = conn
 
     def upsert_by_subject(self, upstream_subject: str, display_name: str, *, now: int) -> User:
-        """The user with this upstream subject, created on first login; the display name follows the upstream."""
-        row = self._c.execute(select(users).where(users.c.upstream_subject == upstream_subject)).first()
-        if row is not None:
-            self._c.execute(
-                update(users).where(users.c.user_id == row.user_id).values(display_name=display_name, last_login_at=now)
-            )
-            return User(row.user_id, upstream_subject, display_name, row.created_at)
-        user = User("usr_" + secrets.token_hex(12), upstream_subject, display_name, now)
-        self._c.execute(
-            insert(users).values(
-                user_id=user.user_id,
-                upstream_subject=upstream_subject,
-                display_name=display_name,
-                created_at=now,
-                last_login_at=now,
-            )
-        )
-        return user
+        """The user with this upstream subject, created on first login; the display name follows the upstream.
+
+        One ``INSERT … ON CONFLICT`` so that two first sign-ins of the same person racing each other agree on one id.
+        """
+        values = {
+            "user_id": "usr_" + secrets.token_hex(12), "upstream_subject": upstream_subject,
+            "display_name": display_name, "created_at": now, "last_login_at": now,
+        }  # fmt: skip
+        upsert(self._c, users, values, ("upstream_subject",), {"display_name": display_name, "last_login_at": now})
+        row = self._c.execute(select(users).where(users.c.upstream_subject == upstream_subject)).one()
+        return User(row.user_id, upstream_subject, row.display_name, row.created_at)
 
     def load(self, user_id: str) -> User | None:
         row = self._c.execute(select(users).where(users.c.user_id == user_id)).first()

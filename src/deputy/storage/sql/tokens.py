@@ -9,13 +9,40 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, delete, insert, or_, select, update
 
 from deputy.oauth.models import AuthorizationCode, Grant, RefreshToken
 from deputy.storage.sql._rows import insert_ignore, join_scopes, split_scopes
 from deputy.storage.sql.schema import authorization_codes, grants, refresh_tokens, revoked_access_tokens
 
 __all__ = ["SqlCodes", "SqlGrants", "SqlRefreshTokens", "SqlRevocations"]
+
+
+# Hot statements are built once (see clients.py).
+_GRANT_LOAD = select(grants).where(grants.c.grant_id == bindparam("grant_id"))
+_HASHES: BindParameter[list[str]] = bindparam("hashes", expanding=True)
+_RT_LOAD = select(refresh_tokens).where(refresh_tokens.c.token_hash.in_(_HASHES))
+_RT_ROTATE = (
+    update(refresh_tokens)
+    .where(
+        refresh_tokens.c.token_hash.in_(_HASHES),
+        refresh_tokens.c.rotated_at.is_(None),
+        refresh_tokens.c.expires_at > bindparam("now"),
+    )
+    .values(rotated_at=bindparam("now"))
+    .returning(*refresh_tokens.c)
+)
+_RT_INSERT = insert(refresh_tokens)
+_CODE_CONSUME = (
+    update(authorization_codes)
+    .where(
+        authorization_codes.c.code_hash.in_(_HASHES),
+        authorization_codes.c.used_at.is_(None),
+        authorization_codes.c.expires_at > bindparam("now"),
+    )
+    .values(used_at=bindparam("now"))
+    .returning(*authorization_codes.c)
+)
 
 
 def _to_grant(row: Any) -> Grant:
@@ -41,7 +68,7 @@ class SqlGrants:
         )
 
     def load(self, grant_id: str) -> Grant | None:
-        row = self._c.execute(select(grants).where(grants.c.grant_id == grant_id)).first()
+        row = self._c.execute(_GRANT_LOAD, {"grant_id": grant_id}).first()
         return _to_grant(row) if row else None
 
     def revoke(self, grant_id: str, *, now: int, reason: str) -> bool:
@@ -114,16 +141,7 @@ class SqlCodes:
 
     def consume(self, code_hashes: Sequence[str], *, now: int) -> AuthorizationCode | None:
         """Mark the code used if it is unused and unexpired; exactly one concurrent caller gets it."""
-        row = self._c.execute(
-            update(authorization_codes)
-            .where(
-                authorization_codes.c.code_hash.in_(list(code_hashes)),
-                authorization_codes.c.used_at.is_(None),
-                authorization_codes.c.expires_at > now,
-            )
-            .values(used_at=now)
-            .returning(*authorization_codes.c)
-        ).first()
+        row = self._c.execute(_CODE_CONSUME, {"hashes": list(code_hashes), "now": now}).first()
         return _to_code(row) if row else None
 
     def load(self, code_hashes: Sequence[str]) -> AuthorizationCode | None:
@@ -157,32 +175,20 @@ class SqlRefreshTokens:
 
     def save(self, token: RefreshToken) -> None:
         self._c.execute(
-            insert(refresh_tokens).values(
-                token_hash=token.token_hash,
-                grant_id=token.grant_id,
-                client_id=token.client_id,
-                scopes=join_scopes(token.scopes),
-                created_at=token.created_at,
-                expires_at=token.expires_at,
-            )
-        )
+            _RT_INSERT,
+            {
+                "token_hash": token.token_hash, "grant_id": token.grant_id, "client_id": token.client_id,
+                "scopes": join_scopes(token.scopes), "created_at": token.created_at, "expires_at": token.expires_at,
+            },
+        )  # fmt: skip
 
     def rotate(self, token_hashes: Sequence[str], *, now: int) -> RefreshToken | None:
         """Retire the token if it is live; exactly one concurrent caller gets it back."""
-        row = self._c.execute(
-            update(refresh_tokens)
-            .where(
-                refresh_tokens.c.token_hash.in_(list(token_hashes)),
-                refresh_tokens.c.rotated_at.is_(None),
-                refresh_tokens.c.expires_at > now,
-            )
-            .values(rotated_at=now)
-            .returning(*refresh_tokens.c)
-        ).first()
+        row = self._c.execute(_RT_ROTATE, {"hashes": list(token_hashes), "now": now}).first()
         return _to_refresh(row) if row else None
 
     def load(self, token_hashes: Sequence[str]) -> RefreshToken | None:
-        row = self._c.execute(select(refresh_tokens).where(refresh_tokens.c.token_hash.in_(list(token_hashes)))).first()
+        row = self._c.execute(_RT_LOAD, {"hashes": list(token_hashes)}).first()
         return _to_refresh(row) if row else None
 
     def purge_expired(self, before: int) -> int:

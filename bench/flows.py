@@ -1,0 +1,272 @@
+"""Authorization flows per second and refresh grants per second, on SQLite and PostgreSQL, at 1k and 100k rows.
+
+The stack under test is `deputy demo` (Acme CRM + Deputy, one uvicorn process) started as a subprocess; the load
+comes from this process over loopback. Before each run the database is seeded with N registered clients and N
+consents, so the numbers show whether lookups stay flat as tables grow.
+
+    .venv/bin/python bench/flows.py                      # SQLite, 1k and 100k
+    .venv/bin/python bench/flows.py --postgres postgresql+psycopg://postgres@127.0.0.1:5432/test
+    .venv/bin/python bench/flows.py --sizes 1000 --seconds 5 --concurrency 16
+
+Every loop is bounded by both a request count and a time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import html
+import os
+import re
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import httpx
+from sqlalchemy import create_engine, insert, text
+
+from deputy.storage.sql.engine import Database
+from deputy.storage.sql.schema import clients, consents, users
+
+REDIRECT = "http://127.0.0.1:9/cb"  # never contacted: the driver stops at the redirect
+MAX_REQUESTS = 200_000
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def seed(url: str, n: int) -> None:
+    """N dynamic clients and N consents (for N users), inserted in bulk before the server starts."""
+    db = Database(url)
+    db.migrate()
+    now = int(time.time())
+    batch = 5000
+    with db.engine.begin() as conn:
+        for start in range(0, n, batch):
+            rows = range(start, min(n, start + batch))
+            conn.execute(insert(users), [{"user_id": f"usr_seed{i}", "upstream_subject": f"seed-{i}",
+                                          "display_name": f"Seed {i}", "created_at": now} for i in rows])
+            conn.execute(insert(clients), [{
+                "client_id": f"dcl_seed{i}", "client_name": f"Seed client {i}", "redirect_uris": f'["{REDIRECT}"]',
+                "token_endpoint_auth_method": "none", "grant_types": '["authorization_code","refresh_token"]',
+                "application_type": "native", "kind": "dynamic", "created_at": now, "expires_at": now + 86400,
+                "registered_from": f"seed-{i % 97}"} for i in rows])
+            conn.execute(insert(consents), [{"user_id": f"usr_seed{i}", "client_id": f"dcl_seed{i}",
+                                             "redirect_uri": REDIRECT, "scopes": "crm.read", "approved_at": now}
+                                            for i in rows])
+    db.dispose()
+
+
+class Stack:
+    """`deputy demo` in a subprocess, on free ports, with its own data directory."""
+
+    def __init__(self, data_dir: Path, db_url: str | None) -> None:
+        self.port, self.acme_port, self.client_port = free_port(), free_port(), free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "DEPUTY_REGISTRATION__RATE_LIMIT_PER_HOUR": "1000000"}
+        if db_url:
+            env["DEPUTY_STORAGE__URL"] = db_url
+        cmd = [sys.executable, "-m", "deputy", "demo", "--data-dir", str(data_dir), "--port", str(self.port),
+               "--acme-port", str(self.acme_port), "--client-port", str(self.client_port)]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def wait(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(self.base + "/jwks", timeout=1).raise_for_status()
+                return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("deputy demo did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+
+
+def _pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+def _field(page: str, name: str) -> str:
+    m = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert m, name
+    return html.unescape(m.group(1))
+
+
+async def one_flow(base: str) -> dict[str, str]:
+    """register → authorize → consent → Acme login/consent → callback → token, as one new browser."""
+    async with httpx.AsyncClient(follow_redirects=False, timeout=30) as ua:
+        reg = (await ua.post(base + "/register", json={"client_name": "bench", "redirect_uris": [REDIRECT]})).json()
+        verifier, challenge = _pkce()
+        url = base + "/authorize?" + urlencode({
+            "response_type": "code", "client_id": reg["client_id"], "redirect_uri": REDIRECT, "state": "s",
+            "code_challenge": challenge, "code_challenge_method": "S256", "scope": "crm.read"})
+        code = await _browse(ua, url)
+        r = await ua.post(base + "/token", data={"grant_type": "authorization_code", "code": code,
+                                                 "redirect_uri": REDIRECT, "client_id": reg["client_id"],
+                                                 "code_verifier": verifier})
+        r.raise_for_status()
+        return {"client_id": reg["client_id"], "refresh_token": r.json()["refresh_token"]}
+
+
+async def _browse(ua: httpx.AsyncClient, url: str) -> str:
+    method, data = "GET", None
+    jar = _Jar()
+    for _ in range(12):
+        headers = jar.header(url)
+        r = await (ua.post(url, data=data, headers=headers) if method == "POST" else ua.get(url, headers=headers))
+        jar.update(url, r)
+        method, data = "GET", None
+        if r.is_redirect:
+            url = urljoin(url, r.headers["location"])
+            if url.startswith(REDIRECT):
+                return parse_qs(urlsplit(url).query)["code"][0]
+            continue
+        origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
+        if 'name="flow_id"' in r.text:
+            method, url = "POST", origin + "/consent"
+            data = {"flow_id": _field(r.text, "flow_id"), "csrf_token": _field(r.text, "csrf_token"), "action": "approve"}
+        elif 'action="/login"' in r.text:
+            method, url = "POST", origin + "/login"
+            data = {"username": "alice", "password": "alice-password", "return_to": _field(r.text, "return_to")}
+        elif 'name="decision"' in r.text:
+            method, url = "POST", origin + "/consent"
+            data = {"csrf_token": _field(r.text, "csrf_token"), "request": _field(r.text, "request"),
+                    "decision": "approve"}
+        else:
+            raise RuntimeError(f"unexpected page at {url}: {r.status_code}")
+    raise RuntimeError("flow did not finish")
+
+
+class _Jar:
+    """A browser-like cookie jar for loopback: sends Secure cookies over http, as browsers do for 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.by_host: dict[str, dict[str, str]] = {}
+
+    def header(self, url: str) -> dict[str, str]:
+        cookies = self.by_host.get(urlsplit(url).hostname or "", {})
+        return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
+
+    def update(self, url: str, response: httpx.Response) -> None:
+        jar = self.by_host.setdefault(urlsplit(url).hostname or "", {})
+        for line in response.headers.get_list("set-cookie"):
+            name, _, rest = line.partition("=")
+            value = rest.split(";")[0]
+            if "max-age=0" in line.lower() or value in ("", '""'):
+                jar.pop(name, None)
+            else:
+                jar[name] = value
+
+
+async def measure(name: str, worker, concurrency: int, seconds: float) -> tuple[float, float, float, int]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def loop(i: int) -> None:
+        nonlocal errors
+        state = None
+        while time.monotonic() < deadline and len(latencies) < MAX_REQUESTS:
+            t0 = time.perf_counter()
+            try:
+                state = await worker(i, state)
+                latencies.append(time.perf_counter() - t0)
+            except Exception:  # noqa: BLE001 (counted and reported)
+                errors += 1
+                state = None
+
+    start = time.monotonic()
+    await asyncio.gather(*(loop(i) for i in range(concurrency)))
+    elapsed = time.monotonic() - start
+    lat = sorted(latencies)
+    p50 = statistics.median(lat) * 1000 if lat else 0.0
+    p99 = lat[int(len(lat) * 0.99) - 1] * 1000 if lat else 0.0
+    return len(lat) / elapsed, p50, p99, errors
+
+
+async def run_stack(base: str, concurrency: int, seconds: float) -> dict[str, tuple[float, float, float, int]]:
+    async def flow_worker(i: int, state: object) -> object:
+        return await one_flow(base)
+
+    families = await asyncio.gather(*(one_flow(base) for _ in range(concurrency)))
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as http:
+
+        async def refresh_worker(i: int, state: object) -> object:
+            fam = families[i]
+            r = await http.post(base + "/token", data={"grant_type": "refresh_token", "client_id": fam["client_id"],
+                                                       "refresh_token": fam["refresh_token"]})
+            r.raise_for_status()
+            fam["refresh_token"] = r.json()["refresh_token"]
+            return fam
+
+        refresh = await measure("refresh", refresh_worker, concurrency, seconds)
+    flows = await measure("flows", flow_worker, concurrency, seconds)
+    return {"flows/s": flows, "refresh grants/s": refresh}
+
+
+def bench_one(label: str, db_url: str | None, size: int, args: argparse.Namespace) -> dict[str, tuple[float, float, float, int]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        url = db_url or f"sqlite:///{data / 'deputy.db'}"
+        seed(url, size)
+        stack = Stack(data, db_url)
+        try:
+            stack.wait()
+            results = asyncio.run(run_stack(stack.base, args.concurrency, args.seconds))
+        finally:
+            stack.stop()
+    for metric, (rate, p50, p99, errors) in results.items():
+        print(f"{label:<11} {size:>7} rows  {metric:<17} {rate:8.1f}/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+              f"   errors {errors}", flush=True)
+    return results
+
+
+def fresh_pg_schema(base_url: str) -> str:
+    schema = "bench_" + secrets.token_hex(4)
+    engine = create_engine(base_url)
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    sep = "&" if "?" in base_url else "?"
+    return f"{base_url}{sep}options=-csearch_path%3D{schema}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--postgres", default=os.environ.get("DEPUTY_TEST_POSTGRES_URL"))
+    args = parser.parse_args()
+    backends: list[tuple[str, str | None]] = [("sqlite", None)]
+    if args.postgres:
+        backends.append(("postgresql", args.postgres))
+    summary: dict[tuple[str, int], dict[str, tuple[float, float, float, int]]] = {}
+    for label, base in backends:
+        for size in args.sizes:
+            summary[(label, size)] = bench_one(label, fresh_pg_schema(base) if base else None, size, args)
+    if len(args.sizes) > 1:
+        small, large = min(args.sizes), max(args.sizes)
+        for label, _ in backends:
+            for metric in ("flows/s", "refresh grants/s"):
+                ratio = summary[(label, large)][metric][0] / summary[(label, small)][metric][0]
+                print(f"{label:<11} {metric:<17} {large} rows vs {small} rows: {ratio:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
