@@ -68,3 +68,26 @@ async def test_upstream_tokens_are_only_stored_encrypted(env: Env) -> None:
     for (blob,) in rows:
         assert b"acme_at_" not in bytes(blob) and b"acme_rt_" not in bytes(blob)
     assert ACME
+
+
+async def test_every_step_is_audited_without_secrets(env: Env) -> None:
+    client, tokens = await env.full_flow()
+    await env.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client["client_id"])
+    with env.ctx.store.read() as tx:
+        events = tx.audit.events()
+    names = [e["event"] for e in events]
+    for expected in (
+        "client.registered",
+        "consent.shown",
+        "consent.approved",
+        "callback.ok",
+        "consent.recorded",
+        "code.issued",
+        "code.redeemed",
+        "refresh.rotated",
+    ):
+        assert expected in names, expected
+    assert names.index("consent.approved") < names.index("callback.ok") < names.index("code.redeemed")
+    dump = repr(events)
+    assert tokens["refresh_token"] not in dump and tokens["access_token"] not in dump
+    assert "acme_at_" not in dump and "acme_rt_" not in dump

@@ -111,3 +111,20 @@ async def test_registration_can_be_switched_off(tmp_path: Path) -> None:
         meta = (await api.get("/.well-known/oauth-authorization-server")).json()
     assert r.status_code == 400 and "registration_endpoint" not in meta
     env.ctx.store.db.dispose()
+
+
+async def test_forwarded_for_is_honoured_only_from_trusted_proxies(tmp_path: Path) -> None:
+    env = make_env(tmp_path, registration={"rate_limit_per_hour": 1}, server={"trusted_proxies": ["198.51.100.0/24"]})
+    body = {"client_name": "x", "redirect_uris": ["https://a.example/cb"]}
+    async with env.api() as api:
+        first = await api.post("/register", json=body, headers={"x-forwarded-for": "203.0.113.1"})
+        other = await api.post("/register", json=body, headers={"x-forwarded-for": "203.0.113.2"})
+        again = await api.post("/register", json=body, headers={"x-forwarded-for": "203.0.113.1"})
+    assert (first.status_code, other.status_code, again.status_code) == (201, 201, 429)
+    env.ctx.store.db.dispose()
+    untrusted = make_env(tmp_path / "u", registration={"rate_limit_per_hour": 1})
+    async with untrusted.api() as api:
+        first = await api.post("/register", json=body, headers={"x-forwarded-for": "203.0.113.1"})
+        spoofed = await api.post("/register", json=body, headers={"x-forwarded-for": "203.0.113.2"})
+    assert (first.status_code, spoofed.status_code) == (201, 429)
+    untrusted.ctx.store.db.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from deputy.audit.log import audit
 from deputy.errors import (
@@ -163,11 +164,18 @@ def _consent_view(
         upstream_name=settings.upstream.name,
         upstream_scopes=_upstream_scopes(ctx, request.scopes),
         scope_descriptions=tuple((s, settings.scopes[s].description) for s in request.scopes),
-        redirect_host=redirect_host(request.redirect_uri),
+        redirect_host=_display_host(request.redirect_uri),
         loopback_only=is_loopback_redirect_uri(request.redirect_uri),
         unverified=client.kind is ClientKind.DYNAMIC,
         user=user,
     )
+
+
+def _display_host(uri: str) -> str:
+    """The host to emphasise on the consent page; with its port, since a loopback redirect may vary only the port
+    and two programs on one machine differ by nothing else."""
+    parts = urlsplit(uri)
+    return parts.netloc if parts.scheme in ("http", "https") and parts.netloc else redirect_host(uri)
 
 
 def _upstream_scopes(ctx: ServiceContext, scopes: tuple[str, ...]) -> tuple[str, ...]:

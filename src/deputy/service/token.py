@@ -1,7 +1,7 @@
 """The token endpoint's grants: authorization_code and refresh_token (OAuth 2.1 §4.1.3, §4.3).
 
 One-shot consumption and issuance happen in one transaction. A *refused* redemption still commits: the code or
-refresh token stays consumed, and reuse revokes the whole grant (RFC 9700 §4.5 and §4.14). That is why the
+refresh token stays consumed, and reuse revokes the whole grant (RFC 6749 §4.1.2, RFC 9700 §4.14). That is why the
 grant functions return an error instead of raising it inside the transaction.
 """
 
