@@ -55,16 +55,49 @@ def seed(url: str, n: int) -> None:
     with db.engine.begin() as conn:
         for start in range(0, n, batch):
             rows = range(start, min(n, start + batch))
-            conn.execute(insert(users), [{"user_id": f"usr_seed{i}", "upstream_subject": f"seed-{i}",
-                                          "display_name": f"Seed {i}", "created_at": now} for i in rows])
-            conn.execute(insert(clients), [{
-                "client_id": f"dcl_seed{i}", "client_name": f"Seed client {i}", "redirect_uris": f'["{REDIRECT}"]',
-                "token_endpoint_auth_method": "none", "grant_types": '["authorization_code","refresh_token"]',
-                "application_type": "native", "kind": "dynamic", "created_at": now, "expires_at": now + 86400,
-                "registered_from": f"seed-{i % 97}"} for i in rows])
-            conn.execute(insert(consents), [{"user_id": f"usr_seed{i}", "client_id": f"dcl_seed{i}",
-                                             "redirect_uri": REDIRECT, "scopes": "crm.read", "approved_at": now}
-                                            for i in rows])
+            conn.execute(
+                insert(users),
+                [
+                    {
+                        "user_id": f"usr_seed{i}",
+                        "upstream_subject": f"seed-{i}",
+                        "display_name": f"Seed {i}",
+                        "created_at": now,
+                    }
+                    for i in rows
+                ],
+            )
+            conn.execute(
+                insert(clients),
+                [
+                    {
+                        "client_id": f"dcl_seed{i}",
+                        "client_name": f"Seed client {i}",
+                        "redirect_uris": f'["{REDIRECT}"]',
+                        "token_endpoint_auth_method": "none",
+                        "grant_types": '["authorization_code","refresh_token"]',
+                        "application_type": "native",
+                        "kind": "dynamic",
+                        "created_at": now,
+                        "expires_at": now + 86400,
+                        "registered_from": f"seed-{i % 97}",
+                    }
+                    for i in rows
+                ],
+            )
+            conn.execute(
+                insert(consents),
+                [
+                    {
+                        "user_id": f"usr_seed{i}",
+                        "client_id": f"dcl_seed{i}",
+                        "redirect_uri": REDIRECT,
+                        "scopes": "crm.read",
+                        "approved_at": now,
+                    }
+                    for i in rows
+                ],
+            )
     db.dispose()
 
 
@@ -77,8 +110,20 @@ class Stack:
         env = {**os.environ, "DEPUTY_REGISTRATION__RATE_LIMIT_PER_HOUR": "1000000"}
         if db_url:
             env["DEPUTY_STORAGE__URL"] = db_url
-        cmd = [sys.executable, "-m", "deputy", "demo", "--data-dir", str(data_dir), "--port", str(self.port),
-               "--acme-port", str(self.acme_port), "--client-port", str(self.client_port)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "deputy",
+            "demo",
+            "--data-dir",
+            str(data_dir),
+            "--port",
+            str(self.port),
+            "--acme-port",
+            str(self.acme_port),
+            "--client-port",
+            str(self.client_port),
+        ]
         self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def wait(self) -> None:
@@ -112,13 +157,32 @@ async def one_flow(base: str) -> dict[str, str]:
     async with httpx.AsyncClient(follow_redirects=False, timeout=30) as ua:
         reg = (await ua.post(base + "/register", json={"client_name": "bench", "redirect_uris": [REDIRECT]})).json()
         verifier, challenge = _pkce()
-        url = base + "/authorize?" + urlencode({
-            "response_type": "code", "client_id": reg["client_id"], "redirect_uri": REDIRECT, "state": "s",
-            "code_challenge": challenge, "code_challenge_method": "S256", "scope": "crm.read"})
+        url = (
+            base
+            + "/authorize?"
+            + urlencode(
+                {
+                    "response_type": "code",
+                    "client_id": reg["client_id"],
+                    "redirect_uri": REDIRECT,
+                    "state": "s",
+                    "code_challenge": challenge,
+                    "code_challenge_method": "S256",
+                    "scope": "crm.read",
+                }
+            )
+        )
         code = await _browse(ua, url)
-        r = await ua.post(base + "/token", data={"grant_type": "authorization_code", "code": code,
-                                                 "redirect_uri": REDIRECT, "client_id": reg["client_id"],
-                                                 "code_verifier": verifier})
+        r = await ua.post(
+            base + "/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": REDIRECT,
+                "client_id": reg["client_id"],
+                "code_verifier": verifier,
+            },
+        )
         r.raise_for_status()
         return {"client_id": reg["client_id"], "refresh_token": r.json()["refresh_token"]}
 
@@ -139,14 +203,21 @@ async def _browse(ua: httpx.AsyncClient, url: str) -> str:
         origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
         if 'name="flow_id"' in r.text:
             method, url = "POST", origin + "/consent"
-            data = {"flow_id": _field(r.text, "flow_id"), "csrf_token": _field(r.text, "csrf_token"), "action": "approve"}
+            data = {
+                "flow_id": _field(r.text, "flow_id"),
+                "csrf_token": _field(r.text, "csrf_token"),
+                "action": "approve",
+            }
         elif 'action="/login"' in r.text:
             method, url = "POST", origin + "/login"
             data = {"username": "alice", "password": "alice-password", "return_to": _field(r.text, "return_to")}
         elif 'name="decision"' in r.text:
             method, url = "POST", origin + "/consent"
-            data = {"csrf_token": _field(r.text, "csrf_token"), "request": _field(r.text, "request"),
-                    "decision": "approve"}
+            data = {
+                "csrf_token": _field(r.text, "csrf_token"),
+                "request": _field(r.text, "request"),
+                "decision": "approve",
+            }
         else:
             raise RuntimeError(f"unexpected page at {url}: {r.status_code}")
     raise RuntimeError("flow did not finish")
@@ -186,7 +257,7 @@ async def measure(name: str, worker, concurrency: int, seconds: float) -> tuple[
             try:
                 state = await worker(i, state)
                 latencies.append(time.perf_counter() - t0)
-            except Exception:  # noqa: BLE001 (counted and reported)
+            except Exception:
                 errors += 1
                 state = None
 
@@ -208,8 +279,14 @@ async def run_stack(base: str, concurrency: int, seconds: float) -> dict[str, tu
 
         async def refresh_worker(i: int, state: object) -> object:
             fam = families[i]
-            r = await http.post(base + "/token", data={"grant_type": "refresh_token", "client_id": fam["client_id"],
-                                                       "refresh_token": fam["refresh_token"]})
+            r = await http.post(
+                base + "/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "client_id": fam["client_id"],
+                    "refresh_token": fam["refresh_token"],
+                },
+            )
             r.raise_for_status()
             fam["refresh_token"] = r.json()["refresh_token"]
             return fam
@@ -219,7 +296,9 @@ async def run_stack(base: str, concurrency: int, seconds: float) -> dict[str, tu
     return {"flows/s": flows, "refresh grants/s": refresh}
 
 
-def bench_one(label: str, db_url: str | None, size: int, args: argparse.Namespace) -> dict[str, tuple[float, float, float, int]]:
+def bench_one(
+    label: str, db_url: str | None, size: int, args: argparse.Namespace
+) -> dict[str, tuple[float, float, float, int]]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         url = db_url or f"sqlite:///{data / 'deputy.db'}"
@@ -231,8 +310,11 @@ def bench_one(label: str, db_url: str | None, size: int, args: argparse.Namespac
         finally:
             stack.stop()
     for metric, (rate, p50, p99, errors) in results.items():
-        print(f"{label:<11} {size:>7} rows  {metric:<17} {rate:8.1f}/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
-              f"   errors {errors}", flush=True)
+        print(
+            f"{label:<11} {size:>7} rows  {metric:<17} {rate:8.1f}/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms"
+            f"   errors {errors}",
+            flush=True,
+        )
     return results
 
 
