@@ -61,8 +61,14 @@ def deputy_settings(tmp_path: Path, db_url: str | None = None, **overrides: Any)
             "scopes": ["profile"],
         },
         "scopes": {
-            "crm.read": {"description": "Read contacts, deals and notes", "upstream": ["contacts:read", "deals:read"]},
-            "crm.write": {"description": "Create and update contacts and deals", "upstream": ["contacts:write"]},
+            "crm.read": {
+                "description": "Read contacts, deals and notes",
+                "upstream": ["contacts:read", "deals:read", "notes:read"],
+            },
+            "crm.write": {
+                "description": "Create and update contacts, deals and notes",
+                "upstream": ["contacts:write", "deals:write", "notes:write"],
+            },
         },
         "default_scopes": ["crm.read"],
     }

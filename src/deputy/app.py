@@ -25,6 +25,7 @@ from deputy.http.endpoints import authorize, callback, metadata, register, revok
 from deputy.http.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
 from deputy.keys import KeyRing
 from deputy.oauth.models import Client, ClientKind
+from deputy.resource.app import McpEndpoint
 from deputy.service.context import ServiceContext
 from deputy.service.registration import CLIENT_SECRET
 from deputy.storage.sql.engine import Database
@@ -108,23 +109,26 @@ def create_app(
     ctx = ctx or build_context(settings, clock=clock)
     upstream_http = http or httpx.AsyncClient(follow_redirects=False, timeout=settings.upstream.timeout_seconds)
     deps = Deps(ctx, upstream_http)
+    mcp = McpEndpoint(ctx, upstream_http, upstream=deps.upstream, run=deps.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
+        async with mcp.lifespan():
+            yield
         await upstream_http.aclose()
         ctx.store.db.dispose()
 
     middleware = [
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.server.trusted_proxies)),
         Middleware(SecurityHeadersMiddleware),
-        Middleware(BodyLimitMiddleware, limit=settings.server.max_body_bytes),
+        Middleware(BodyLimitMiddleware, limit=settings.server.max_body_bytes, html_paths=frozenset({"/consent"})),
     ]
     app = Starlette(
-        routes=routes(),
+        routes=[*routes(), *mcp.routes()],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={OperationalError: _database_unavailable, Exception: _unexpected},
     )
     app.state.deps = deps
+    app.state.mcp = mcp
     return app

@@ -107,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--file", type=Path, required=True, help="where to write the key ring (must not exist)")
     init.set_defaults(func=_keys_init)
+
+    from deputy.resource.tools_cli import add_tools_parser
+    from deputy.scanner.cli import add_scan_parser
+
+    add_tools_parser(sub)
+    add_scan_parser(sub)
     return parser
 
 

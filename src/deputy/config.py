@@ -32,6 +32,7 @@ __all__ = [
     "ServerSettings",
     "Settings",
     "StorageSettings",
+    "ToolsSettings",
     "UpstreamSettings",
     "load_settings",
 ]
@@ -193,6 +194,15 @@ class UpstreamSettings(_Group):
         return self
 
 
+class ToolsSettings(_Group):
+    """The MCP tools: a catalogue of upstream operations (see ``deputy tools import``)."""
+
+    catalogue: Path | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    max_response_bytes: int = Field(default=1_000_000, ge=1024, le=64 * 1024 * 1024)
+    allowed_origins: tuple[str, ...] = ()
+
+
 class ClientSettings(_Group):
     """A pre-registered MCP client. Its secret is hashed on load; only the hash is stored."""
 
@@ -222,6 +232,7 @@ class Settings(BaseSettings):
     keys: KeySettings = KeySettings()
     lifetimes: LifetimeSettings = LifetimeSettings()
     registration: RegistrationSettings = RegistrationSettings()
+    tools: ToolsSettings = ToolsSettings()
     upstream: UpstreamSettings
     scopes: dict[str, ScopeSettings] = Field(min_length=1)
     default_scopes: tuple[str, ...] = ()

@@ -18,7 +18,9 @@ from deputy.config import Settings, load_settings
 from deputy.demo.acme import create_acme_app, default_settings
 from deputy.demo.client import create_demo_client
 
-__all__ = ["demo_settings", "run_demo"]
+__all__ = ["ACME_TOOLS", "demo_settings", "run_demo"]
+
+ACME_TOOLS = Path(__file__).parent / "acme_tools.toml"
 
 DEMO_SCOPES: dict[str, dict[str, Any]] = {
     "crm.read": {
@@ -47,6 +49,7 @@ def demo_settings(data_dir: Path, *, deputy_url: str, acme_url: str, acme_secret
                 "client_secret": acme_secret,
                 "scopes": ["profile"],
             },
+            "tools": {"catalogue": str(ACME_TOOLS)},
             "scopes": DEMO_SCOPES,
             "default_scopes": ["crm.read", "crm.write"],
         },

@@ -32,19 +32,24 @@ class SecurityHeadersMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuse bodies over ``limit`` bytes with 413 before the endpoint parses anything."""
+    """Refuse bodies over ``limit`` bytes with 413 before the endpoint parses anything.
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    Browser endpoints (``html_paths``) get a small HTML page, everything else an OAuth-style JSON error.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, html_paths: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.limit = limit
+        self.html_paths = html_paths
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
+        html = scope.get("path") in self.html_paths
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            await _too_large(send)
+            await _too_large(send, html=html)
             return
         received = 0
 
@@ -60,20 +65,24 @@ class BodyLimitMiddleware:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await _too_large(send)
+            await _too_large(send, html=html)
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send) -> None:
-    body = b'{"error":"invalid_request","error_description":"request body too large"}'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+_HTML_TOO_LARGE = (
+    b"<!doctype html><html lang=en><head><meta charset=utf-8><title>Request too large</title></head>"
+    b"<body><h1>Request too large</h1><p>Nothing was shared. Start again from the application.</p></body></html>"
+)
+
+
+async def _too_large(send: Send, *, html: bool = False) -> None:
+    if html:
+        body, ctype = _HTML_TOO_LARGE, b"text/html; charset=utf-8"
+    else:
+        body, ctype = b'{"error":"invalid_request","error_description":"request body too large"}', b"application/json"
+    headers = [(b"content-type", ctype), (b"content-length", str(len(body)).encode()), (b"cache-control", b"no-store")]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -33,9 +33,13 @@ def validate_resource(requested: str | None, own: str) -> str:
     """
     if requested is None:
         return own
-    parts = urlsplit(requested)
+    try:
+        parts = urlsplit(requested)
+        canonical = canonical_resource(requested)
+    except ValueError:  # urlsplit refuses some malformed hosts (an unclosed "[", NFKC tricks)
+        raise InvalidTargetError("resource is not a valid URI") from None
     if parts.fragment or "@" in parts.netloc or "#" in requested:
         raise InvalidTargetError("resource must be an absolute URI without fragment")
-    if canonical_resource(requested) != canonical_resource(own):
+    if canonical != canonical_resource(own):
         raise InvalidTargetError("resource is not served by this authorization server")
     return own

@@ -28,7 +28,7 @@ async def register(request: Request) -> Response:
             raise InvalidClientMetadataError("registration request is too large")
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise InvalidClientMetadataError("registration request is not valid JSON") from None
         response = await deps.run(register_client, deps.ctx, body, remote_addr=client_ip(request))
     except OAuthError as exc:

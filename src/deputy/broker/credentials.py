@@ -1,0 +1,141 @@
+"""The broker's credential source: upstream tokens from the vault, refreshed when expired or rejected.
+
+Tool code never calls this; the brokered API client does, at the moment it sends one request, and puts the token
+into exactly that request. One refresh per user at a time in this process (a lock per user); the rotated upstream
+refresh token is stored in the same transaction that stores the new access token, so it cannot be lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+
+from deputy.audit.log import audit
+from deputy.broker.vault import VaultError
+from deputy.resource.upstream_api import ToolCallError
+from deputy.service.context import ServiceContext
+from deputy.upstream.client import UpstreamClient, UpstreamError, UpstreamTokenResponse
+
+__all__ = ["VaultCredentials"]
+
+T = TypeVar("T")
+ACCESS = "access_token"
+REFRESH = "refresh_token"
+EXPIRY_MARGIN = 30
+
+
+def _reauthorize() -> ToolCallError:
+    return ToolCallError(
+        "reauthorize",
+        "The connection to the upstream service has expired or was revoked; the user must authorize again.",
+    )
+
+
+class VaultCredentials:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        upstream: Callable[[], Awaitable[UpstreamClient]],
+        run: Callable[..., Awaitable[object]],
+    ) -> None:
+        self._ctx = ctx
+        self._upstream = upstream
+        self._run = run
+        self._locks: dict[str, anyio.Lock] = {}
+
+    @property
+    def _name(self) -> str:
+        return self._ctx.settings.upstream.name
+
+    def _open(self, user_id: str, purpose: str) -> tuple[str, int | None] | None:
+        with self._ctx.store.read() as tx:
+            sealed = tx.vault.get(user_id, self._name, purpose)
+        if sealed is None:
+            return None
+        try:
+            return self._ctx.vault.open(sealed), sealed.expires_at
+        except VaultError:
+            return None  # a corrupt or foreign entry is as good as none: the user re-authorizes
+
+    async def access_token(self, user_id: str) -> str:
+        """Raises:
+        ToolCallError: ``reauthorize`` when there is no usable credential.
+        """
+        found = await self._call(self._open, user_id, ACCESS)
+        if found is None:
+            raise _reauthorize()
+        token, expires_at = found
+        if expires_at is not None and expires_at - EXPIRY_MARGIN <= self._ctx.clock.now():
+            return await self.refreshed_access_token(user_id, stale=token)
+        return token
+
+    async def refreshed_access_token(self, user_id: str, stale: str | None = None) -> str:
+        """Refresh once; a caller that waited on the lock gets the token another caller already refreshed.
+
+        Raises:
+            ToolCallError: ``reauthorize`` (no refresh token, or the upstream refused it), ``unavailable``.
+        """
+        lock = self._locks.setdefault(user_id, anyio.Lock())
+        async with lock:
+            current = await self._call(self._open, user_id, ACCESS)
+            if current is not None and stale is not None and current[0] != stale:
+                return current[0]
+            refresh = await self._call(self._open, user_id, REFRESH)
+            if refresh is None:
+                raise _reauthorize()
+            upstream = await self._upstream()
+            try:
+                tokens = await upstream.refresh(refresh[0])
+            except UpstreamError as exc:
+                if exc.unavailable:
+                    raise ToolCallError("unavailable", "The upstream service is unavailable.") from None
+                await self._call(self._record_refused, user_id, exc.error)
+                raise _reauthorize() from None
+            await self._call(self._store, user_id, tokens)
+            return tokens.access_token
+
+    async def _call(self, fn: Callable[..., T], *args: object) -> T:
+        return await self._run(fn, *args)  # type: ignore[return-value]
+
+    def _store(self, user_id: str, tokens: UpstreamTokenResponse) -> None:
+        now = self._ctx.clock.now()
+        vault = self._ctx.vault
+        with self._ctx.store.write() as tx:
+            expires_at = now + tokens.expires_in if tokens.expires_in else None
+            tx.vault.put(
+                vault.seal(
+                    user_id=user_id,
+                    upstream=self._name,
+                    purpose=ACCESS,
+                    secret=tokens.access_token,
+                    expires_at=expires_at,
+                    now=now,
+                )
+            )
+            if tokens.refresh_token:  # a provider that does not rotate keeps the old refresh token valid
+                tx.vault.put(
+                    vault.seal(
+                        user_id=user_id,
+                        upstream=self._name,
+                        purpose=REFRESH,
+                        secret=tokens.refresh_token,
+                        expires_at=None,
+                        now=now,
+                    )
+                )
+            audit(tx.audit, "broker.upstream_refreshed", at=now, user_id=user_id, upstream=self._name)
+
+    def _record_refused(self, user_id: str, error: str) -> None:
+        now = self._ctx.clock.now()
+        with self._ctx.store.write() as tx:
+            audit(
+                tx.audit,
+                "broker.upstream_refresh_refused",
+                at=now,
+                outcome="refused",
+                user_id=user_id,
+                upstream=self._name,
+                error=error[:64],
+            )

@@ -1,0 +1,100 @@
+"""Wiring of the MCP endpoint: metadata routes, the gate, the SDK's streamable HTTP transport, the broker."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from deputy.broker.credentials import VaultCredentials
+from deputy.resource.auth import McpAuthMiddleware
+from deputy.resource.catalogue import Catalogue, load_catalogue
+from deputy.resource.metadata import metadata_url, protected_resource_metadata
+from deputy.resource.revocations import RevocationCache
+from deputy.resource.server import build_mcp_server
+from deputy.resource.upstream_api import BrokeredApiClient
+from deputy.resource.verifier import TokenVerifier
+from deputy.service.context import ServiceContext
+from deputy.upstream.client import UpstreamClient
+
+__all__ = ["McpEndpoint"]
+
+
+class McpEndpoint:
+    """Everything behind ``/mcp`` and its RFC 9728 metadata; ``lifespan()`` must wrap the app's lifetime."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        http: httpx.AsyncClient,
+        *,
+        upstream: Callable[[], Awaitable[UpstreamClient]],
+        run: Callable[..., Awaitable[Any]],
+    ) -> None:
+        settings = ctx.settings
+        self.ctx = ctx
+        self.catalogue = load_catalogue(settings.tools.catalogue) if settings.tools.catalogue else Catalogue(())
+        self.revocations = RevocationCache(ctx, run)
+        self.verifier = TokenVerifier(ctx, self.revocations)
+        self.credentials = VaultCredentials(ctx, upstream, run)
+        api = BrokeredApiClient(
+            http,
+            settings.upstream.api_base_url or "",
+            self.credentials,
+            timeout=settings.tools.timeout_seconds,
+            max_response_bytes=settings.tools.max_response_bytes,
+        )
+        server = build_mcp_server(ctx, self.catalogue, api, run)
+        host = urlsplit(settings.issuer).netloc
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=[host],
+            allowed_origins=[_origin(settings.issuer), *settings.tools.allowed_origins],
+        )
+        self.manager = StreamableHTTPSessionManager(
+            app=server, stateless=True, json_response=True, security_settings=security
+        )
+        self.gate = McpAuthMiddleware(
+            StreamableHTTPASGIApp(self.manager),
+            verifier=self.verifier,
+            resource=settings.resource_url,
+            issuer=settings.issuer,
+            challenge_scopes=settings.effective_default_scopes,
+            tool_scope=self._tool_scope,
+            max_body=settings.server.max_body_bytes,
+            allowed_origins=settings.tools.allowed_origins,
+        )
+
+    def _tool_scope(self, name: str) -> str | None:
+        spec = self.catalogue.get(name)
+        return spec.scope if spec else None
+
+    def lifespan(self) -> AbstractAsyncContextManager[None]:
+        return self.manager.run()
+
+    def routes(self) -> list[Route]:
+        resource = self.ctx.settings.resource_url
+        path = urlsplit(metadata_url(resource)).path
+        return [
+            Route(self.ctx.settings.server.mcp_path, self.gate, methods=["GET", "POST", "DELETE"]),
+            Route("/.well-known/oauth-protected-resource", self._metadata, methods=["GET"]),
+            Route(path, self._metadata, methods=["GET"]),
+        ]
+
+    async def _metadata(self, request: Request) -> Response:
+        s = self.ctx.settings
+        doc = protected_resource_metadata(s.resource_url, s.issuer, tuple(s.scopes), f"Deputy for {s.upstream.name}")
+        return JSONResponse(doc, headers={"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"})
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

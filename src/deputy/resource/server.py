@@ -1,0 +1,154 @@
+"""The MCP server (official SDK, streamable HTTP): tools from the catalogue, executed through the broker.
+
+Stateless mode with JSON responses: every request stands alone and carries its own bearer token, so any instance
+can serve any request (no session lives in process memory) and the 2025-11-25 handshake and the stateless
+2026-07-28 revision are both served by the SDK. A handle-free design also means there is no session id to hijack.
+Each tool call knows the verified principal (user, client, scopes) from the gate in ``auth.py`` and is audited with
+its outcome and duration, never with a credential.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import Server
+
+from deputy import __version__
+from deputy.audit.log import audit
+from deputy.resource.auth import PRINCIPAL
+from deputy.resource.catalogue import Catalogue, ToolSpec
+from deputy.resource.requests import ToolArgumentError, build_request
+from deputy.resource.upstream_api import BrokeredApiClient, ToolCallError
+from deputy.resource.verifier import Principal
+from deputy.service.context import ServiceContext
+
+__all__ = ["WHOAMI", "build_mcp_server"]
+
+log = logging.getLogger("deputy.mcp")
+
+WHOAMI = "deputy_whoami"
+_WHOAMI_TOOL = types.Tool(
+    name=WHOAMI,
+    title="Who am I",
+    description="Show which user and client this connection acts for and the scopes it holds. Makes no upstream call.",
+    input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    annotations=types.ToolAnnotations(read_only_hint=True, open_world_hint=False),
+)
+
+
+def _principal(ctx: ServerRequestContext[Any]) -> Principal:
+    request = ctx.request
+    principal = getattr(request, "scope", {}).get(PRINCIPAL)
+    if not isinstance(principal, Principal):  # the gate guarantees it; refuse rather than run unauthenticated
+        raise PermissionError("no verified principal on this request")
+    return principal
+
+
+def _tool(spec: ToolSpec) -> types.Tool:
+    write = spec.kind == "write"
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=json.loads(json.dumps(spec.input_schema)),
+        annotations=types.ToolAnnotations(
+            read_only_hint=not write, destructive_hint=False if write else None, open_world_hint=True
+        ),
+    )
+
+
+def _text_result(text: str, *, error: bool, data: object = None) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=data, is_error=error)
+
+
+def _error_text(exc: ToolCallError) -> str:
+    if exc.kind == "rate_limited" and exc.retry_after:
+        return f"{exc.message} Retry after {exc.retry_after} seconds."
+    return exc.message
+
+
+class _Handlers:
+    def __init__(
+        self, ctx: ServiceContext, catalogue: Catalogue, api: BrokeredApiClient, run: Callable[..., Awaitable[object]]
+    ) -> None:
+        self.ctx = ctx
+        self.catalogue = catalogue
+        self.api = api
+        self.run = run
+        self.tools = [_WHOAMI_TOOL, *(_tool(t) for t in catalogue.tools)]
+
+    async def list_tools(
+        self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        _principal(ctx)
+        return types.ListToolsResult(tools=self.tools)
+
+    async def call_tool(
+        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        principal = _principal(ctx)
+        started = time.perf_counter()
+        result, outcome = await self._dispatch(principal, params.name, params.arguments or {})
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
+        await self.run(self._audit, principal, params.name, outcome, elapsed_ms)
+        return result
+
+    async def _dispatch(
+        self, principal: Principal, name: str, arguments: dict[str, Any]
+    ) -> tuple[types.CallToolResult, str]:
+        if name == WHOAMI:
+            data: dict[str, object] = {
+                "user": principal.user_id,
+                "client_id": principal.client_id,
+                "scopes": sorted(principal.scopes),
+            }
+            return _text_result(json.dumps(data), error=False, data=data), "ok"
+        spec = self.catalogue.get(name)
+        if spec is None:
+            return _text_result(f"Unknown tool {name[:64]!r}.", error=True), "unknown-tool"
+        if spec.scope not in principal.scopes:  # the gate answers 403 first; this is defence in depth
+            return _text_result(f"This tool needs the {spec.scope} scope.", error=True), "insufficient-scope"
+        try:
+            request = build_request(spec, arguments)
+            result = await self.api.call(principal.user_id, request)
+        except ToolArgumentError as exc:
+            return _text_result(f"Invalid arguments: {exc}", error=True), "invalid-arguments"
+        except ToolCallError as exc:
+            return _text_result(_error_text(exc), error=True), exc.kind
+        data = result.data if isinstance(result.data, dict) else {"result": result.data}
+        return _text_result(json.dumps(result.data, ensure_ascii=False), error=False, data=data), "ok"
+
+    def _audit(self, principal: Principal, tool: str, outcome: str, elapsed_ms: float) -> None:
+        now = self.ctx.clock.now()
+        with self.ctx.store.write() as tx:
+            audit(
+                tx.audit,
+                "tool.called",
+                at=now,
+                outcome="ok" if outcome == "ok" else "error",
+                client_id=principal.client_id,
+                user_id=principal.user_id,
+                tool=tool[:64],
+                result=outcome,
+                duration_ms=elapsed_ms,
+            )
+
+
+def build_mcp_server(
+    ctx: ServiceContext, catalogue: Catalogue, api: BrokeredApiClient, run: Callable[..., Awaitable[object]]
+) -> Server[Any]:
+    handlers = _Handlers(ctx, catalogue, api, run)
+    return Server(
+        "deputy",
+        version=__version__,
+        title=f"Deputy for {ctx.settings.upstream.name}",
+        instructions=f"Tools for {ctx.settings.upstream.name}, called on behalf of the signed-in user.",
+        on_list_tools=handlers.list_tools,
+        on_call_tool=handlers.call_tool,
+    )
