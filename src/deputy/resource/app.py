@@ -14,12 +14,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from deputy.audit.batch import AuditBatcher
 from deputy.broker.credentials import VaultCredentials
 from deputy.resource.auth import McpAuthMiddleware
 from deputy.resource.catalogue import Catalogue, load_catalogue
+from deputy.resource.fastpath import FastPath
 from deputy.resource.metadata import metadata_url, protected_resource_metadata
 from deputy.resource.revocations import RevocationCache
-from deputy.resource.server import build_mcp_server
+from deputy.resource.server import ToolHandlers, build_mcp_server
 from deputy.resource.upstream_api import BrokeredApiClient
 from deputy.resource.verifier import TokenVerifier
 from deputy.service.context import ServiceContext
@@ -52,7 +54,9 @@ class McpEndpoint:
             timeout=settings.tools.timeout_seconds,
             max_response_bytes=settings.tools.max_response_bytes,
         )
-        server = build_mcp_server(ctx, self.catalogue, api, run)
+        self.audit = AuditBatcher(ctx, run)
+        self.handlers = ToolHandlers(ctx, self.catalogue, api, self.audit)
+        server = build_mcp_server(ctx, self.handlers)
         host = urlsplit(settings.issuer).netloc
         security = TransportSecuritySettings(
             enable_dns_rebinding_protection=True,
@@ -63,7 +67,7 @@ class McpEndpoint:
             app=server, stateless=True, json_response=True, security_settings=security
         )
         self.gate = McpAuthMiddleware(
-            StreamableHTTPASGIApp(self.manager),
+            FastPath(StreamableHTTPASGIApp(self.manager), self.handlers, allowed_host=host),
             verifier=self.verifier,
             resource=settings.resource_url,
             issuer=settings.issuer,

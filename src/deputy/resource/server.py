@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
@@ -20,7 +19,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import Server
 
 from deputy import __version__
-from deputy.audit.log import audit
+from deputy.audit.batch import AuditBatcher
 from deputy.resource.auth import PRINCIPAL
 from deputy.resource.catalogue import Catalogue, ToolSpec
 from deputy.resource.requests import ToolArgumentError, build_request
@@ -28,7 +27,7 @@ from deputy.resource.upstream_api import BrokeredApiClient, ToolCallError
 from deputy.resource.verifier import Principal
 from deputy.service.context import ServiceContext
 
-__all__ = ["WHOAMI", "build_mcp_server"]
+__all__ = ["WHOAMI", "ToolHandlers", "build_mcp_server"]
 
 log = logging.getLogger("deputy.mcp")
 
@@ -73,14 +72,16 @@ def _error_text(exc: ToolCallError) -> str:
     return exc.message
 
 
-class _Handlers:
+class ToolHandlers:
+    """The tool logic, shared by the SDK's handlers and the fast path (``fastpath.py``)."""
+
     def __init__(
-        self, ctx: ServiceContext, catalogue: Catalogue, api: BrokeredApiClient, run: Callable[..., Awaitable[object]]
+        self, ctx: ServiceContext, catalogue: Catalogue, api: BrokeredApiClient, batcher: AuditBatcher
     ) -> None:
         self.ctx = ctx
         self.catalogue = catalogue
         self.api = api
-        self.run = run
+        self.audit = batcher
         self.tools = [_WHOAMI_TOOL, *(_tool(t) for t in catalogue.tools)]
 
     async def list_tools(
@@ -92,11 +93,22 @@ class _Handlers:
     async def call_tool(
         self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        principal = _principal(ctx)
+        return await self.call(_principal(ctx), params.name, params.arguments or {})
+
+    async def call(self, principal: Principal, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Run one tool for a verified principal; the call is audited (and fails if the audit cannot be written)."""
         started = time.perf_counter()
-        result, outcome = await self._dispatch(principal, params.name, params.arguments or {})
+        result, outcome = await self._dispatch(principal, name, arguments)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
-        await self.run(self._audit, principal, params.name, outcome, elapsed_ms)
+        await self.audit.append(
+            "tool.called",
+            outcome="ok" if outcome == "ok" else "error",
+            client_id=principal.client_id,
+            user_id=principal.user_id,
+            tool=name[:64],
+            result=outcome,
+            duration_ms=elapsed_ms,
+        )
         return result
 
     async def _dispatch(
@@ -124,26 +136,8 @@ class _Handlers:
         data = result.data if isinstance(result.data, dict) else {"result": result.data}
         return _text_result(json.dumps(result.data, ensure_ascii=False), error=False, data=data), "ok"
 
-    def _audit(self, principal: Principal, tool: str, outcome: str, elapsed_ms: float) -> None:
-        now = self.ctx.clock.now()
-        with self.ctx.store.write() as tx:
-            audit(
-                tx.audit,
-                "tool.called",
-                at=now,
-                outcome="ok" if outcome == "ok" else "error",
-                client_id=principal.client_id,
-                user_id=principal.user_id,
-                tool=tool[:64],
-                result=outcome,
-                duration_ms=elapsed_ms,
-            )
 
-
-def build_mcp_server(
-    ctx: ServiceContext, catalogue: Catalogue, api: BrokeredApiClient, run: Callable[..., Awaitable[object]]
-) -> Server[Any]:
-    handlers = _Handlers(ctx, catalogue, api, run)
+def build_mcp_server(ctx: ServiceContext, handlers: ToolHandlers) -> Server[Any]:
     return Server(
         "deputy",
         version=__version__,

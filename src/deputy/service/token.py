@@ -30,6 +30,7 @@ __all__ = [
 CODE = "code"
 REFRESH = "refresh"
 CLIENT_SECRET = "client-secret"
+MARK_USED_EVERY = 3600  # seconds; last-use bookkeeping is coarse so that most grants write nothing extra
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ def _issue(
             )
         )
     # A client with live tokens must outlive them; only registrations nobody uses lapse early.
-    tx.clients.mark_used(client.client_id, now, keep_for=lifetimes.unused_registration + lifetimes.refresh_token)
+    if client.last_used_at is None or client.last_used_at < now - MARK_USED_EVERY:
+        tx.clients.mark_used(client.client_id, now, keep_for=lifetimes.unused_registration + lifetimes.refresh_token)
     return IssuedTokens(access, lifetimes.access_token, refresh_token, scopes)
 
 
@@ -251,13 +253,10 @@ def _refresh(
     if "refresh_token" not in client.grant_types:
         return UnauthorizedClientError("client may not use the refresh_token grant")
     hashes = ctx.keys.keyed_hash_candidates(REFRESH, token)
-    current = tx.refresh_tokens.load(hashes)
-    try:  # checked before rotation, so a bad scope request does not cost the client its session
-        scopes = validate_narrowing(requested, current.scopes if current else ())
-        if resource is not None:
-            validate_resource(resource, ctx.settings.resource_url)
-    except OAuthError as exc:
-        return exc if current is not None else InvalidGrantError("refresh token is invalid")
+    if requested or resource is not None:
+        refused = _check_refresh_request(ctx, tx, hashes, requested, resource)
+        if refused is not None:  # checked before rotation, so a bad request does not cost the client its session
+            return refused
     record = tx.refresh_tokens.rotate(hashes, now=now)
     if record is None:
         return _refresh_not_usable(tx, tx.refresh_tokens.load(hashes), client, now)
@@ -265,11 +264,24 @@ def _refresh(
     if record.client_id != client.client_id or grant is None or grant.revoked_at is not None:
         audit(tx.audit, "refresh.refused", at=now, outcome="refused", client_id=client.client_id)
         return InvalidGrantError("refresh token is invalid")
-    issued = _issue(ctx, tx, grant, client, scopes, now)
+    issued = _issue(ctx, tx, grant, client, validate_narrowing(requested, record.scopes), now)
     audit(
         tx.audit, "refresh.rotated", at=now, client_id=client.client_id, user_id=grant.user_id, grant_id=grant.grant_id
     )
     return issued
+
+
+def _check_refresh_request(
+    ctx: ServiceContext, tx: Tx, hashes: list[str], requested: tuple[str, ...], resource: str | None
+) -> OAuthError | None:
+    current = tx.refresh_tokens.load(hashes)
+    try:
+        validate_narrowing(requested, current.scopes if current else ())
+        if resource is not None:
+            validate_resource(resource, ctx.settings.resource_url)
+    except OAuthError as exc:
+        return exc if current is not None else InvalidGrantError("refresh token is invalid")
+    return None
 
 
 def _refresh_not_usable(tx: Tx, existing: RefreshToken | None, client: Client, now: int) -> OAuthError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, bindparam, delete, insert, or_, select, text, update
 
 from deputy.oauth.models import AuthorizationCode, Grant, RefreshToken
 from deputy.storage.sql._rows import insert_ignore, join_scopes, split_scopes
@@ -32,7 +32,11 @@ _RT_ROTATE = (
     .values(rotated_at=bindparam("now"))
     .returning(*refresh_tokens.c)
 )
-_RT_INSERT = insert(refresh_tokens)
+# Plain SQL text: an ``Insert`` re-derives its VALUES and cache key on every execution (see audit.py).
+_RT_INSERT = text(
+    "INSERT INTO refresh_tokens (token_hash, grant_id, client_id, scopes, created_at, expires_at) "
+    "VALUES (:token_hash, :grant_id, :client_id, :scopes, :created_at, :expires_at)"
+)
 _CODE_CONSUME = (
     update(authorization_codes)
     .where(
@@ -177,10 +181,14 @@ class SqlRefreshTokens:
         self._c.execute(
             _RT_INSERT,
             {
-                "token_hash": token.token_hash, "grant_id": token.grant_id, "client_id": token.client_id,
-                "scopes": join_scopes(token.scopes), "created_at": token.created_at, "expires_at": token.expires_at,
+                "token_hash": token.token_hash,
+                "grant_id": token.grant_id,
+                "client_id": token.client_id,
+                "scopes": join_scopes(token.scopes),
+                "created_at": token.created_at,
+                "expires_at": token.expires_at,
             },
-        )  # fmt: skip
+        )
 
     def rotate(self, token_hashes: Sequence[str], *, now: int) -> RefreshToken | None:
         """Retire the token if it is live; exactly one concurrent caller gets it back."""

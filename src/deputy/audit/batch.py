@@ -1,0 +1,66 @@
+"""Group commit for audit events written off the request's own transaction (tool calls).
+
+The first caller to arrive writes; callers that arrive while a write is in flight are written together in the next
+transaction. Every caller waits until *its* event is committed, so the rule "no audit entry, no action" still holds
+(a failed write raises in every waiting request), while under concurrency N calls share one transaction instead of
+paying for N. At low concurrency there is no added delay: a lone event is written at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from deputy.audit.log import audit
+from deputy.service.context import ServiceContext
+
+__all__ = ["AuditBatcher"]
+
+
+@dataclass
+class _Batch:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    done: anyio.Event = field(default_factory=anyio.Event)
+    error: BaseException | None = None
+
+
+class AuditBatcher:
+    def __init__(self, ctx: ServiceContext, run: Callable[..., Awaitable[object]]) -> None:
+        self._ctx = ctx
+        self._run = run
+        self._next = _Batch()
+        self._writing = False
+
+    async def append(self, event: str, **fields: Any) -> None:
+        """Raises:
+        Exception: whatever made the write fail (the caller's action must then fail too).
+        """
+        batch = self._next
+        batch.events.append({"event": event, **fields})
+        if not self._writing:
+            await self._drain()
+        await batch.done.wait()
+        if batch.error is not None:
+            raise batch.error
+
+    async def _drain(self) -> None:
+        self._writing = True
+        try:
+            while self._next.events:
+                batch, self._next = self._next, _Batch()
+                try:
+                    await self._run(self._write, batch.events)
+                except Exception as exc:
+                    batch.error = exc
+                batch.done.set()
+        finally:
+            self._writing = False
+
+    def _write(self, events: list[dict[str, Any]]) -> None:
+        now = self._ctx.clock.now()
+        with self._ctx.store.write() as tx:
+            for e in events:
+                audit(tx.audit, at=now, **e)
