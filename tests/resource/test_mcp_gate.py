@@ -294,3 +294,14 @@ async def test_mcp_endpoint_without_catalogue_still_serves_whoami(tmp_path: Path
         r = await rpc(env, "tools/list", token=tokens["access_token"])
     assert [t["name"] for t in r.json()["result"]["tools"]] == ["deputy_whoami"]
     env.ctx.store.db.dispose()
+
+
+async def test_get_stream_is_refused_with_405_after_authentication(mcp_env: Env) -> None:
+    _, tokens = await mcp_env.full_flow()
+    async with mcp_env.api() as api:
+        anonymous = await api.get("/mcp", headers={"accept": "text/event-stream"})
+        r = await api.get(
+            "/mcp", headers={"accept": "text/event-stream", "authorization": f"Bearer {tokens['access_token']}"}
+        )
+    assert anonymous.status_code == 401
+    assert r.status_code == 405 and r.headers["allow"] == "POST"

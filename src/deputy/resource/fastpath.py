@@ -56,6 +56,16 @@ class FastPath:
         self._tools_list = {v: _dump("tools/list", v, listed) for v in HANDSHAKE_PROTOCOL_VERSIONS}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "GET":
+            # Stateless: Deputy never sends server-initiated messages, so it offers no SSE stream, and says so
+            # (streamable HTTP: 405 for a GET) instead of holding an idle connection open.
+            await _json(
+                send,
+                {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "Method Not Allowed"}},
+                status=405,
+                extra=[(b"allow", b"POST")],
+            )
+            return
         if not self._eligible_headers(scope):
             await self.sdk(scope, receive, send)
             return
@@ -138,8 +148,10 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
     return body, replay
 
 
-async def _json(send: Send, payload: dict[str, Any]) -> None:
+async def _json(
+    send: Send, payload: dict[str, Any], *, status: int = 200, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()), *(extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
