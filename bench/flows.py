@@ -21,6 +21,7 @@ import html
 import os
 import re
 import secrets
+import shutil
 import socket
 import statistics
 import subprocess
@@ -152,10 +153,14 @@ def _field(page: str, name: str) -> str:
     return html.unescape(m.group(1))
 
 
-async def one_flow(base: str) -> dict[str, str]:
+async def one_flow(base: str, client_id: str | None = None) -> dict[str, str]:
     """register → authorize → consent → Acme login/consent → callback → token, as one new browser."""
     async with httpx.AsyncClient(follow_redirects=False, timeout=30) as ua:
-        reg = (await ua.post(base + "/register", json={"client_name": "bench", "redirect_uris": [REDIRECT]})).json()
+        if client_id is None:
+            body = {"client_name": "bench", "redirect_uris": [REDIRECT]}
+            reg = (await ua.post(base + "/register", json=body)).json()
+        else:
+            reg = {"client_id": client_id}
         verifier, challenge = _pkce()
         url = (
             base
@@ -270,10 +275,91 @@ async def measure(name: str, worker, concurrency: int, seconds: float) -> tuple[
     return len(lat) / elapsed, p50, p99, errors
 
 
+REFRESH_LUA = r"""
+-- All families belong to one client. Each thread keeps a queue of refresh tokens, two per connection: a request
+-- takes one and its response puts the rotated one back, so every refresh presents a live token of some family.
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  queue, errors, nthreads = {}, 0, tonumber(args[2])
+  local i = 0
+  for line in io.lines(args[1]) do
+    if i % nthreads == tid then
+      local cid, rt = line:match("^(%S+) (%S+)$")
+      client_id = cid
+      table.insert(queue, rt)
+    end
+    i = i + 1
+  end
+end
+function request()
+  local rt = table.remove(queue, 1)
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"},
+    "grant_type=refresh_token&client_id=" .. client_id .. "&refresh_token=" .. rt)
+end
+function response(status, headers, body)
+  local rt = body:match('"refresh_token":"([^"]+)"')
+  if status ~= 200 or rt == nil then errors = errors + 1 else table.insert(queue, rt) end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("errors") end
+  io.write(string.format("BENCH requests=%d seconds=%f errors=%d p50=%f p99=%f\n", summary.requests,
+    summary.duration / 1e6, total, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def wrk_refresh(
+    base: str, families: list[dict[str, str]], connections: int, seconds: float
+) -> tuple[float, float, float, int]:
+    """Refresh grants driven by wrk (a C load generator in its own process), one connection per family.
+
+    Twice as many families as connections, so a connection never waits for a token.
+    """
+    threads = 2
+    with tempfile.TemporaryDirectory() as tmp:
+        script, fams = Path(tmp) / "refresh.lua", Path(tmp) / "families.txt"
+        script.write_text(REFRESH_LUA)
+        fams.write_text("".join(f"{f['client_id']} {f['refresh_token']}\n" for f in families))
+        cmd = [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{max(1, round(seconds))}s",
+            "-s",
+            str(script),
+            base + "/token",
+            "--",
+            str(fams),
+            str(threads),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
+        out = done.stdout
+        if done.returncode != 0:
+            raise RuntimeError(f"wrk failed: {done.stdout} {done.stderr}")
+    m = re.search(r"BENCH requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=([\d.]+) p99=([\d.]+)", out)
+    if m is None:
+        raise RuntimeError(out)
+    return int(m[1]) / float(m[2]), float(m[4]), float(m[5]), int(m[3])
+
+
 async def run_stack(base: str, concurrency: int, seconds: float) -> dict[str, tuple[float, float, float, int]]:
     async def flow_worker(i: int, state: object) -> object:
         return await one_flow(base)
 
+    if shutil.which("wrk"):
+        first = await one_flow(base)
+        rest = await asyncio.gather(*(one_flow(base, first["client_id"]) for _ in range(2 * concurrency - 1)))
+        refresh = await asyncio.to_thread(wrk_refresh, base, [first, *rest], concurrency, seconds)
+        flows = await measure("flows", flow_worker, concurrency, seconds)
+        return {"flows/s": flows, "refresh grants/s": refresh}
     families = await asyncio.gather(*(one_flow(base) for _ in range(concurrency)))
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=concurrency)) as http:
 

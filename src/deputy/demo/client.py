@@ -32,7 +32,11 @@ _PAGE = Environment(autoescape=select_autoescape(default_for_string=True)).from_
 {% if error %}<p id="error"><strong>Authorization failed:</strong> {{ error }}</p>{% endif %}
 {% if claims %}<h2>Connected</h2><p id="connected">Deputy issued an access token for its MCP resource:</p>
 <pre id="claims">{{ claims }}</pre>
-<form method="post" action="/refresh"><button id="refresh" type="submit">Refresh the token</button></form>{% endif %}
+<form method="post" action="/refresh"><button id="refresh" type="submit">Refresh the token</button></form>
+<h2>Call an MCP tool</h2>
+<form method="post" action="/search"><label>Search Acme contacts through Deputy's MCP endpoint:
+<input name="q" id="q" value="{{ q }}"></label> <button id="search" type="submit">contacts_search</button></form>
+{% if tool_result %}<pre id="tool-result">{{ tool_result }}</pre>{% endif %}{% endif %}
 </body></html>"""
 )
 
@@ -43,6 +47,8 @@ class _State:
     pending: dict[str, str] = field(default_factory=dict)
     tokens: dict[str, Any] | None = None
     error: str | None = None
+    tool_result: str | None = None
+    q: str = ""
 
 
 def _claims(access_token: str) -> str:
@@ -51,66 +57,122 @@ def _claims(access_token: str) -> str:
     return json.dumps(data, indent=2, sort_keys=True)
 
 
-def create_demo_client(client_url: str, deputy_url: str) -> Starlette:
-    state = _State()
-    redirect_uri = client_url + "/callback"
-    resource = deputy_url + "/mcp"
+class _DemoClient:
+    def __init__(self, client_url: str, deputy_url: str) -> None:
+        self.state = _State()
+        self.deputy_url = deputy_url
+        self.redirect_uri = client_url + "/callback"
+        self.resource = deputy_url + "/mcp"
 
-    async def register(http: httpx.AsyncClient) -> str:
-        body = {"client_name": "Demo MCP client", "redirect_uris": [redirect_uri], "token_endpoint_auth_method": "none"}
-        r = await http.post(deputy_url + "/register", json=body)
+    async def register(self, http: httpx.AsyncClient) -> str:
+        body = {
+            "client_name": "Demo MCP client",
+            "redirect_uris": [self.redirect_uri],
+            "token_endpoint_auth_method": "none",
+        }
+        r = await http.post(self.deputy_url + "/register", json=body)
         r.raise_for_status()
         return str(r.json()["client_id"])
 
-    async def home(request: Request) -> Response:
+    async def home(self, request: Request) -> Response:
+        state = self.state
         claims = _claims(state.tokens["access_token"]) if state.tokens else None
-        return HTMLResponse(_PAGE.render(client_id=state.client_id, claims=claims, error=state.error))
+        return HTMLResponse(
+            _PAGE.render(
+                client_id=state.client_id, claims=claims, error=state.error, tool_result=state.tool_result, q=state.q
+            )
+        )
 
-    async def connect(request: Request) -> Response:
+    async def connect(self, request: Request) -> Response:
+        state = self.state
         async with httpx.AsyncClient() as http:
             if state.client_id is None or request.query_params.get("fresh"):
-                state.client_id = await register(http)
+                state.client_id = await self.register(http)
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         flow_state = secrets.token_urlsafe(16)
         state.pending[flow_state] = verifier
-        params = {"response_type": "code", "client_id": state.client_id, "redirect_uri": redirect_uri,
-                  "code_challenge": challenge, "code_challenge_method": "S256", "state": flow_state,
-                  "scope": "crm.read crm.write", "resource": resource}  # fmt: skip
-        return RedirectResponse(f"{deputy_url}/authorize?{urlencode(params)}", status_code=302)
+        params = {
+            "response_type": "code",
+            "client_id": state.client_id,
+            "redirect_uri": self.redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": flow_state,
+            "scope": "crm.read crm.write",
+            "resource": self.resource,
+        }
+        return RedirectResponse(f"{self.deputy_url}/authorize?{urlencode(params)}", status_code=302)
 
-    async def callback(request: Request) -> Response:
-        q = request.query_params
+    async def callback(self, request: Request) -> Response:
+        q, state = request.query_params, self.state
         verifier = state.pending.pop(q.get("state", ""), None)
         state.error = None
-        if verifier is None or q.get("iss") != deputy_url:
+        if verifier is None or q.get("iss") != self.deputy_url:
             state.error = "unexpected state or issuer"
         elif "error" in q:
             state.error = q.get("error")
         else:
-            form = {"grant_type": "authorization_code", "code": q.get("code", ""), "redirect_uri": redirect_uri,
-                    "client_id": state.client_id or "", "code_verifier": verifier, "resource": resource}  # fmt: skip
-            async with httpx.AsyncClient() as http:
-                r = await http.post(deputy_url + "/token", data=form)
-            state.tokens = r.json() if r.status_code == 200 else None
-            state.error = None if r.status_code == 200 else r.json().get("error")
+            form = {
+                "grant_type": "authorization_code",
+                "code": q.get("code", ""),
+                "redirect_uri": self.redirect_uri,
+                "client_id": state.client_id or "",
+                "code_verifier": verifier,
+                "resource": self.resource,
+            }
+            await self._token(form)
         return RedirectResponse("/", status_code=303)
 
-    async def refresh(request: Request) -> Response:
+    async def refresh(self, request: Request) -> Response:
+        state = self.state
         if state.tokens and state.tokens.get("refresh_token"):
-            form = {"grant_type": "refresh_token", "refresh_token": state.tokens["refresh_token"],
-                    "client_id": state.client_id or ""}  # fmt: skip
-            async with httpx.AsyncClient() as http:
-                r = await http.post(deputy_url + "/token", data=form)
-            state.tokens = r.json() if r.status_code == 200 else None
-            state.error = None if r.status_code == 200 else r.json().get("error")
+            await self._token(
+                {
+                    "grant_type": "refresh_token",
+                    "refresh_token": state.tokens["refresh_token"],
+                    "client_id": state.client_id or "",
+                }
+            )
         return RedirectResponse("/", status_code=303)
 
+    async def _token(self, form: dict[str, str]) -> None:
+        async with httpx.AsyncClient() as http:
+            r = await http.post(self.deputy_url + "/token", data=form)
+        self.state.tokens = r.json() if r.status_code == 200 else None
+        self.state.error = None if r.status_code == 200 else str(r.json().get("error"))
+
+    async def search(self, request: Request) -> Response:
+        """One MCP ``tools/call`` over streamable HTTP, with the access token Deputy issued."""
+        state = self.state
+        form = await request.form()
+        state.q = str(form.get("q", ""))[:100]
+        if state.tokens:
+            body = {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": "contacts_search", "arguments": {"q": state.q}},
+            }
+            headers = {
+                "Authorization": f"Bearer {state.tokens['access_token']}",
+                "MCP-Protocol-Version": "2025-11-25",
+                "Accept": "application/json, text/event-stream",
+            }
+            async with httpx.AsyncClient() as http:
+                r = await http.post(self.resource, json=body, headers=headers)
+            state.tool_result = json.dumps(r.json(), indent=2) if r.status_code == 200 else f"HTTP {r.status_code}"
+        return RedirectResponse("/", status_code=303)
+
+
+def create_demo_client(client_url: str, deputy_url: str) -> Starlette:
+    client = _DemoClient(client_url, deputy_url)
     return Starlette(
         routes=[
-            Route("/", home),
-            Route("/connect", connect),
-            Route("/callback", callback),
-            Route("/refresh", refresh, methods=["POST"]),
+            Route("/", client.home),
+            Route("/connect", client.connect),
+            Route("/callback", client.callback),
+            Route("/refresh", client.refresh, methods=["POST"]),
+            Route("/search", client.search, methods=["POST"]),
         ]
     )
