@@ -24,7 +24,7 @@ __all__ = ["AuditBatcher"]
 class _Batch:
     events: list[dict[str, Any]] = field(default_factory=list)
     done: anyio.Event = field(default_factory=anyio.Event)
-    error: BaseException | None = None
+    errors: dict[int, BaseException] = field(default_factory=dict)  # index in events -> why it was not written
 
 
 class AuditBatcher:
@@ -39,25 +39,33 @@ class AuditBatcher:
         Exception: whatever made the write fail (the caller's action must then fail too).
         """
         batch = self._next
+        index = len(batch.events)
         batch.events.append({"event": event, **fields})
         if not self._writing:
             await self._drain()
         await batch.done.wait()
-        if batch.error is not None:
-            raise batch.error
+        if index in batch.errors:
+            raise batch.errors[index]
 
     async def _drain(self) -> None:
         self._writing = True
         try:
             while self._next.events:
                 batch, self._next = self._next, _Batch()
-                try:
-                    await self._run(self._write, batch.events)
-                except Exception as exc:
-                    batch.error = exc
+                await self._write_batch(batch)
                 batch.done.set()
         finally:
             self._writing = False
+
+    async def _write_batch(self, batch: _Batch) -> None:
+        try:
+            await self._run(self._write, batch.events)
+        except Exception:  # one bad event must not fail the others: write them one by one
+            for i, event in enumerate(batch.events):
+                try:
+                    await self._run(self._write, [event])
+                except Exception as exc:  # handed to that event's caller only
+                    batch.errors[i] = exc
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         now = self._ctx.clock.now()

@@ -7,6 +7,7 @@ refresh token is stored in the same transaction that stores the new access token
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -24,6 +25,7 @@ T = TypeVar("T")
 ACCESS = "access_token"
 REFRESH = "refresh_token"
 EXPIRY_MARGIN = 30
+LEASE_POLL = 0.05  # seconds between looks while another instance refreshes
 
 
 def _reauthorize() -> ToolCallError:
@@ -72,29 +74,86 @@ class VaultCredentials:
         return token
 
     async def refreshed_access_token(self, user_id: str, stale: str | None = None) -> str:
-        """Refresh once; a caller that waited on the lock gets the token another caller already refreshed.
+        """Refresh once, across every process and instance: a lease on the refresh-token row (one guarded UPDATE)
+        decides who refreshes; the others wait for the new access token instead of presenting the same refresh
+        token again (which a rotating upstream would treat as reuse and answer by revoking the grant).
 
         Raises:
             ToolCallError: ``reauthorize`` (no refresh token, or the upstream refused it), ``unavailable``.
         """
         lock = self._locks.setdefault(user_id, anyio.Lock())
-        async with lock:
-            current = await self._call(self._open, user_id, ACCESS)
-            if current is not None and stale is not None and current[0] != stale:
+        async with lock:  # callers in this process queue here instead of polling the database
+            before = await self._call(self._snapshot, user_id)
+            if stale is not None and before is not None and before[0] != stale:
+                return before[0]  # someone refreshed since the caller read its token
+            if not await self._wait_for_lease(user_id, before):
+                current = await self._call(self._snapshot, user_id)
+                if current is None:
+                    raise _reauthorize()
                 return current[0]
-            refresh = await self._call(self._open, user_id, REFRESH)
-            if refresh is None:
-                raise _reauthorize()
-            upstream = await self._upstream()
             try:
-                tokens = await upstream.refresh(refresh[0])
-            except UpstreamError as exc:
-                if exc.unavailable:
-                    raise ToolCallError("unavailable", "The upstream service is unavailable.") from None
-                await self._call(self._record_refused, user_id, exc.error)
-                raise _reauthorize() from None
-            await self._call(self._store, user_id, tokens)
-            return tokens.access_token
+                return await self._refresh_with_lease(user_id, before, stale)
+            finally:
+                await self._call(self._release, user_id)
+
+    async def _wait_for_lease(self, user_id: str, before: tuple[str, bytes] | None) -> bool:
+        """True once this caller holds the lease; False when another holder finished the refresh meanwhile.
+
+        Raises:
+            ToolCallError: ``unavailable`` if the other holder neither finishes nor lets its lease lapse in time.
+        """
+        deadline = time.monotonic() + self._lease_seconds() + 2
+        while not await self._call(self._take_lease, user_id):
+            current = await self._call(self._snapshot, user_id)
+            if current is not None and (before is None or current[1] != before[1]):
+                return False
+            if time.monotonic() > deadline:
+                raise ToolCallError("unavailable", "The upstream service is unavailable.")
+            await anyio.sleep(LEASE_POLL)
+        return True
+
+    async def _refresh_with_lease(self, user_id: str, before: tuple[str, bytes] | None, stale: str | None) -> str:
+        current = await self._call(self._snapshot, user_id)
+        if current is not None and before is not None and current[1] != before[1]:
+            return current[0]  # refreshed by another instance between our snapshot and our lease
+        del stale
+        refresh = await self._call(self._open, user_id, REFRESH)
+        if refresh is None:
+            raise _reauthorize()
+        upstream = await self._upstream()
+        try:
+            tokens = await upstream.refresh(refresh[0])
+        except UpstreamError as exc:
+            if exc.unavailable:
+                raise ToolCallError("unavailable", "The upstream service is unavailable.") from None
+            await self._call(self._record_refused, user_id, exc.error)
+            raise _reauthorize() from None
+        await self._call(self._store, user_id, tokens)
+        return tokens.access_token
+
+    def _lease_seconds(self) -> int:
+        return int(self._ctx.settings.upstream.timeout_seconds) + 5
+
+    def _snapshot(self, user_id: str) -> tuple[str, bytes] | None:
+        """The current access token and its ciphertext: a fresh nonce on every write makes the ciphertext a version
+        stamp that changes with each refresh, even within one clock second."""
+        with self._ctx.store.read() as tx:
+            sealed = tx.vault.get(user_id, self._name, ACCESS)
+        if sealed is None:
+            return None
+        try:
+            return self._ctx.vault.open(sealed), sealed.ciphertext
+        except VaultError:
+            return None
+
+    def _take_lease(self, user_id: str) -> bool:
+        now = self._ctx.clock.now()
+        with self._ctx.store.write() as tx:
+            return tx.vault.take_lease(user_id, self._name, now=now, until=now + self._lease_seconds())
+
+    def _release(self, user_id: str) -> None:
+        with self._ctx.store.write() as tx:
+            tx.vault.release_lease(user_id, self._name)
 
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
         return await self._run(fn, *args)  # type: ignore[return-value]

@@ -1,8 +1,9 @@
 """What the resource server knows about revocations, refreshed from storage at a bounded interval.
 
-Every instance polls the shared database for grants and access tokens revoked since its last look, so a revocation
-made on any instance is refused everywhere within ``interval`` seconds (plus one poll). The check itself is two set
-lookups: cheap enough for every request.
+Every instance re-reads, at most every ``interval`` seconds, the grants and access tokens revoked within the last
+access-token lifetime (older revocations cannot matter: every token they cover has expired). Re-reading the whole
+window rather than "since the last poll" means no revocation is missed whatever the clock skew between instances
+or the delay between a revocation's timestamp and its commit. The check itself is two set lookups.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from deputy.service.context import ServiceContext
 
 __all__ = ["RevocationCache"]
 
-OVERLAP = 5  # seconds of overlap between polls, for clock skew between instances
+SKEW = 300  # seconds: tolerated clock skew between instances, added to the window
 
 
 class RevocationCache:
@@ -35,7 +36,6 @@ class RevocationCache:
         self._grants: dict[str, int] = {}  # grant_id -> revoked_at
         self._jtis: dict[str, int] = {}  # jti -> expires_at
         self._loaded_at = float("-inf")
-        self._since: int | None = None
         self._lock = anyio.Lock()
 
     def is_revoked(self, jti: str, grant_id: str) -> bool:
@@ -50,22 +50,13 @@ class RevocationCache:
                 return
             started = self.monotonic()
             now = self._ctx.clock.now()
-            since = self._since if self._since is not None else now - self._horizon()
-            grants, jtis = await self._run(self._load, since)
-            self._grants.update(grants)
-            self._jtis.update(jtis)
-            self._prune(now)
-            self._since = now - OVERLAP
+            grants, jtis = await self._run(self._load, now - self._horizon())
+            self._grants, self._jtis = grants, jtis
             self._loaded_at = started
 
     def _horizon(self) -> int:
-        return self._ctx.settings.lifetimes.access_token + 60
+        return self._ctx.settings.lifetimes.access_token + 60 + SKEW
 
     def _load(self, since: int) -> tuple[dict[str, int], dict[str, int]]:
         with self._ctx.store.read() as tx:
             return dict(tx.grants.revoked_since(since)), dict(tx.revocations.revoked_since(since))
-
-    def _prune(self, now: int) -> None:
-        horizon = now - self._horizon()
-        self._grants = {g: at for g, at in self._grants.items() if at >= horizon}
-        self._jtis = {j: exp for j, exp in self._jtis.items() if exp > now - 60}

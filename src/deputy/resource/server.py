@@ -9,6 +9,7 @@ its outcome and duration, never with a credential.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -96,7 +97,12 @@ class ToolHandlers:
         return await self.call(_principal(ctx), params.name, params.arguments or {})
 
     async def call(self, principal: Principal, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
-        """Run one tool for a verified principal; the call is audited (and fails if the audit cannot be written)."""
+        """Run one tool for a verified principal, audited. A write is audited *before* it reaches the upstream as
+        well, so a write that cannot be audited never happens (fail closed)."""
+        tool = self._audit_name(name)
+        spec = self.catalogue.get(name)
+        if spec is not None and spec.kind == "write":
+            await self.audit.append("tool.started", client_id=principal.client_id, user_id=principal.user_id, tool=tool)
         started = time.perf_counter()
         result, outcome = await self._dispatch(principal, name, arguments)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
@@ -105,11 +111,17 @@ class ToolHandlers:
             outcome="ok" if outcome == "ok" else "error",
             client_id=principal.client_id,
             user_id=principal.user_id,
-            tool=name[:64],
+            tool=tool,
             result=outcome,
             duration_ms=elapsed_ms,
         )
         return result
+
+    def _audit_name(self, name: str) -> str:
+        """Known tools by name; anything else by a short hash, so a caller cannot write free text into the log."""
+        if name == WHOAMI or self.catalogue.get(name) is not None:
+            return name
+        return "unknown:" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     async def _dispatch(
         self, principal: Principal, name: str, arguments: dict[str, Any]

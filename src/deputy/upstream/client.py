@@ -8,6 +8,7 @@ kept for the log).
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -196,12 +197,19 @@ def _parse_token_response(resp: httpx.Response) -> UpstreamTokenResponse:
     return UpstreamTokenResponse(
         access_token=token,
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
-        expires_in=int(expires_in)
-        if isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-        else None,
+        expires_in=_lifetime(expires_in),
         scope=scope if isinstance(scope, str) else None,
         raw=data,
     )
+
+
+def _lifetime(value: object) -> int | None:
+    """``expires_in`` as whole seconds, or None for anything that is not a sane finite number (NaN, 1e400, -5)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if not math.isfinite(value) or not 0 < value <= 10 * 365 * 86400:
+        return None
+    return int(value)
 
 
 def _json_body(resp: httpx.Response) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,6 +17,8 @@ from deputy.service import authorization as flows
 from deputy.upstream.client import UpstreamError
 
 __all__ = ["callback"]
+
+log = logging.getLogger("deputy.http")
 
 
 async def callback(request: Request) -> Response:
@@ -57,6 +61,10 @@ async def _finish(deps: Deps, request: Request, flow: Flow, verifier: str | None
     except UpstreamError as exc:
         failure = flows.upstream_failure(exc.error, exc.unavailable)
         return redirect(await deps.run(flows.fail_callback, deps.ctx, flow, failure, reason=str(exc)[:200]))
+    except Exception:  # anything else the upstream exchange raised: the flow still ends, and the client is told
+        log.exception("upstream exchange failed unexpectedly")
+        failure = ServerError("the upstream sign-in could not be completed")
+        return redirect(await deps.run(flows.fail_callback, deps.ctx, flow, failure, reason="upstream-unexpected"))
     user = await deps.run(flows.session_user, deps.ctx, cookies.read_cookie(request, cookies.SESSION))
     try:
         done = await deps.run(

@@ -168,6 +168,7 @@ upstream_credentials = Table(
     Column("ciphertext", LargeBinary, nullable=False),  # nonce || AES-256-GCM(ciphertext || tag)
     Column("expires_at", Timestamp),
     Column("updated_at", Timestamp, nullable=False),
+    Column("lease_until", Timestamp),  # refresh in progress somewhere: one upstream refresh per user at a time
 )
 
 audit_events = Table(

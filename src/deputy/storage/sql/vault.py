@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, or_, select, update
 
 from deputy.storage.sql._rows import upsert
 from deputy.storage.sql.schema import upstream_credentials
@@ -50,6 +50,30 @@ class SqlVault:
             return None
         return SealedCredential(
             row.user_id, row.upstream, row.purpose, row.key_id, bytes(row.ciphertext), row.expires_at, row.updated_at
+        )
+
+    def take_lease(self, user_id: str, upstream: str, *, now: int, until: int) -> bool:
+        """Claim the right to refresh this user's upstream credential, across processes and instances: one guarded
+        UPDATE on the refresh-token row, so of N concurrent claimants exactly one gets it (or the lease expired)."""
+        c = upstream_credentials.c
+        result = self._c.execute(
+            update(upstream_credentials)
+            .where(
+                c.user_id == user_id,
+                c.upstream == upstream,
+                c.purpose == "refresh_token",
+                or_(c.lease_until.is_(None), c.lease_until < now),
+            )
+            .values(lease_until=until)
+        )
+        return result.rowcount == 1
+
+    def release_lease(self, user_id: str, upstream: str) -> None:
+        c = upstream_credentials.c
+        self._c.execute(
+            update(upstream_credentials)
+            .where(c.user_id == user_id, c.upstream == upstream, c.purpose == "refresh_token")
+            .values(lease_until=None)
         )
 
     def delete_for_user(self, user_id: str, upstream: str) -> int:
