@@ -118,8 +118,10 @@ def create_app(
         await upstream_http.aclose()
         ctx.store.db.dispose()
 
+    # X-Forwarded-* is honoured only from configured proxies; with none configured the middleware is left out.
+    proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.server.trusted_proxies))]
     middleware = [
-        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.server.trusted_proxies)),
+        *(proxies if settings.server.trusted_proxies else []),
         Middleware(SecurityHeadersMiddleware),
         Middleware(BodyLimitMiddleware, limit=settings.server.max_body_bytes, html_paths=frozenset({"/consent"})),
     ]
