@@ -1,7 +1,7 @@
 """Group commit for audit events written off the request's own transaction (tool calls).
 
-The first caller to arrive writes; callers that arrive while a write is in flight are written together in the next
-transaction. Every caller waits until *its* event is committed, so the rule "no audit entry, no action" still holds
+The first caller to arrive writes (after one scheduler tick, so that requests already under way can join); callers
+that arrive while a write is in flight are written together in the next transaction. Every caller waits until *its* event is committed, so the rule "no audit entry, no action" still holds
 (a failed write raises in every waiting request), while under concurrency N calls share one transaction instead of
 paying for N. At low concurrency there is no added delay: a lone event is written at once.
 """
@@ -50,6 +50,9 @@ class AuditBatcher:
     async def _drain(self) -> None:
         self._writing = True
         try:
+            # One scheduler tick before the first write: requests already under way reach ``append`` and join this
+            # transaction. Without it, a synchronous (inline SQLite) write would always commit a batch of one.
+            await anyio.sleep(0)
             while self._next.events:
                 batch, self._next = self._next, _Batch()
                 await self._write_batch(batch)
