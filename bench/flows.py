@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
-import html
 import os
 import re
 import secrets
@@ -29,13 +26,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
 from sqlalchemy import create_engine, insert, text
 
 from deputy.storage.sql.engine import Database
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from deputy.storage.sql.schema import clients, consents, users
+from headless import obtain_tokens
 
 REDIRECT = "http://127.0.0.1:9/cb"  # never contacted: the driver stops at the redirect
 MAX_REQUESTS = 200_000
@@ -142,111 +141,10 @@ class Stack:
         self.proc.wait(timeout=15)
 
 
-def _pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-
-
-def _field(page: str, name: str) -> str:
-    m = re.search(rf'name="{name}" value="([^"]*)"', page)
-    assert m, name
-    return html.unescape(m.group(1))
-
-
 async def one_flow(base: str, client_id: str | None = None) -> dict[str, str]:
     """register → authorize → consent → Acme login/consent → callback → token, as one new browser."""
-    async with httpx.AsyncClient(follow_redirects=False, timeout=30) as ua:
-        if client_id is None:
-            body = {"client_name": "bench", "redirect_uris": [REDIRECT]}
-            reg = (await ua.post(base + "/register", json=body)).json()
-        else:
-            reg = {"client_id": client_id}
-        verifier, challenge = _pkce()
-        url = (
-            base
-            + "/authorize?"
-            + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": reg["client_id"],
-                    "redirect_uri": REDIRECT,
-                    "state": "s",
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "scope": "crm.read",
-                }
-            )
-        )
-        code = await _browse(ua, url)
-        r = await ua.post(
-            base + "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": REDIRECT,
-                "client_id": reg["client_id"],
-                "code_verifier": verifier,
-            },
-        )
-        r.raise_for_status()
-        return {"client_id": reg["client_id"], "refresh_token": r.json()["refresh_token"]}
-
-
-async def _browse(ua: httpx.AsyncClient, url: str) -> str:
-    method, data = "GET", None
-    jar = _Jar()
-    for _ in range(12):
-        headers = jar.header(url)
-        r = await (ua.post(url, data=data, headers=headers) if method == "POST" else ua.get(url, headers=headers))
-        jar.update(url, r)
-        method, data = "GET", None
-        if r.is_redirect:
-            url = urljoin(url, r.headers["location"])
-            if url.startswith(REDIRECT):
-                return parse_qs(urlsplit(url).query)["code"][0]
-            continue
-        origin = f"{urlsplit(url).scheme}://{urlsplit(url).netloc}"
-        if 'name="flow_id"' in r.text:
-            method, url = "POST", origin + "/consent"
-            data = {
-                "flow_id": _field(r.text, "flow_id"),
-                "csrf_token": _field(r.text, "csrf_token"),
-                "action": "approve",
-            }
-        elif 'action="/login"' in r.text:
-            method, url = "POST", origin + "/login"
-            data = {"username": "alice", "password": "alice-password", "return_to": _field(r.text, "return_to")}
-        elif 'name="decision"' in r.text:
-            method, url = "POST", origin + "/consent"
-            data = {
-                "csrf_token": _field(r.text, "csrf_token"),
-                "request": _field(r.text, "request"),
-                "decision": "approve",
-            }
-        else:
-            raise RuntimeError(f"unexpected page at {url}: {r.status_code}")
-    raise RuntimeError("flow did not finish")
-
-
-class _Jar:
-    """A browser-like cookie jar for loopback: sends Secure cookies over http, as browsers do for 127.0.0.1."""
-
-    def __init__(self) -> None:
-        self.by_host: dict[str, dict[str, str]] = {}
-
-    def header(self, url: str) -> dict[str, str]:
-        cookies = self.by_host.get(urlsplit(url).hostname or "", {})
-        return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())} if cookies else {}
-
-    def update(self, url: str, response: httpx.Response) -> None:
-        jar = self.by_host.setdefault(urlsplit(url).hostname or "", {})
-        for line in response.headers.get_list("set-cookie"):
-            name, _, rest = line.partition("=")
-            value = rest.split(";")[0]
-            if "max-age=0" in line.lower() or value in ("", '""'):
-                jar.pop(name, None)
-            else:
-                jar[name] = value
+    tokens = await obtain_tokens(base, redirect_uri=REDIRECT, scope="crm.read", client_id=client_id)
+    return {"client_id": tokens["client_id"], "refresh_token": tokens["refresh_token"]}
 
 
 async def measure(name: str, worker, concurrency: int, seconds: float) -> tuple[float, float, float, int]:  # type: ignore[no-untyped-def]

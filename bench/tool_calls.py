@@ -29,12 +29,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from headless import HeadlessBrowser
+from headless import obtain_tokens
 
 LUA = r"""
 wrk.method = "POST"
@@ -79,40 +78,7 @@ def wait_up(url: str) -> None:
 
 
 async def get_token(base: str) -> str:
-    async with httpx.AsyncClient(timeout=30) as http:
-        reg = (await http.post(base + "/register", json={"client_name": "bench", "redirect_uris": [REDIRECT]})).json()
-        import base64
-        import hashlib
-        import secrets
-
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        url = (
-            base
-            + "/authorize?"
-            + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": reg["client_id"],
-                    "redirect_uri": REDIRECT,
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "scope": "crm.read crm.write",
-                }
-            )
-        )
-        result = await HeadlessBrowser().authorize(url, REDIRECT)
-        r = await http.post(
-            base + "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": result["code"],
-                "redirect_uri": REDIRECT,
-                "client_id": reg["client_id"],
-                "code_verifier": verifier,
-            },
-        )
-        return str(r.json()["access_token"])
+    return (await obtain_tokens(base))["access_token"]
 
 
 def wrk(url: str, token: str, body: str, connections: int, seconds: float, script: Path) -> dict[str, float]:

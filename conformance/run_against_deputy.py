@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
-import secrets
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import urlencode
 
 import httpx
 from starlette.applications import Starlette
@@ -28,46 +24,11 @@ from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from headless import HeadlessBrowser  # noqa: E402
+from headless import obtain_tokens  # noqa: E402
 from live import LiveServers, bind_loopback, start_demo  # noqa: E402
 
 REDIRECT = "http://127.0.0.1:9/cb"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "upgrade"}
-
-
-async def get_token(base: str) -> str:
-    async with httpx.AsyncClient(timeout=30) as http:
-        reg = (
-            await http.post(base + "/register", json={"client_name": "conformance", "redirect_uris": [REDIRECT]})
-        ).json()
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-        url = (
-            base
-            + "/authorize?"
-            + urlencode(
-                {
-                    "response_type": "code",
-                    "client_id": reg["client_id"],
-                    "redirect_uri": REDIRECT,
-                    "code_challenge": challenge,
-                    "code_challenge_method": "S256",
-                    "scope": "crm.read crm.write",
-                }
-            )
-        )
-        result = await HeadlessBrowser().authorize(url, REDIRECT)
-        r = await http.post(
-            base + "/token",
-            data={
-                "grant_type": "authorization_code",
-                "code": result["code"],
-                "redirect_uri": REDIRECT,
-                "client_id": reg["client_id"],
-                "code_verifier": verifier,
-            },
-        )
-        return str(r.json()["access_token"])
 
 
 def token_proxy(target: str, token: str) -> Starlette:
@@ -101,7 +62,7 @@ def main() -> int:
     parser.add_argument("extra", nargs="*")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp, start_demo(Path(tmp)) as demo:
-        token = asyncio.run(get_token(demo.deputy_url))
+        token = asyncio.run(obtain_tokens(demo.deputy_url))["access_token"]
         sock = bind_loopback()
         proxy = LiveServers([(token_proxy(demo.resource, token), sock)])
         proxy.start()

@@ -7,11 +7,16 @@ and stops at the client's redirect URI without contacting it.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
-from urllib.parse import parse_qs, urljoin, urlsplit
+import secrets
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import httpx
+from mcp.client.auth import TokenStorage
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
 
 class CookieJar:
@@ -88,3 +93,65 @@ class HeadlessBrowser:
                 {"csrf_token": field(r.text, "csrf_token"), "request": field(r.text, "request"), "decision": "approve"},
             )
         raise AssertionError(f"unexpected page {r.status_code} at {url}: {r.text[:300]}")
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+
+
+async def obtain_tokens(
+    base: str,
+    *,
+    redirect_uri: str = "http://127.0.0.1:9/cb",
+    scope: str = "crm.read crm.write",
+    client_id: str | None = None,
+    user: tuple[str, str] = ("alice", "alice-password"),
+) -> dict[str, str]:
+    """The whole OAuth flow against a live Deputy: register (unless ``client_id`` is given), consent in a fresh
+    headless browser, code exchange with PKCE. Returns the token response plus ``client_id``."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        if client_id is None:
+            reg = await http.post(base + "/register", json={"client_name": "harness", "redirect_uris": [redirect_uri]})
+            client_id = str(reg.json()["client_id"])
+        verifier, challenge = pkce_pair()
+        query = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": scope,
+            "state": "s",
+        }
+        result = await HeadlessBrowser(user).authorize(base + "/authorize?" + urlencode(query), redirect_uri)
+        form = {
+            "grant_type": "authorization_code",
+            "code": result["code"],
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "code_verifier": verifier,
+        }
+        r = await http.post(base + "/token", data=form)
+        r.raise_for_status()
+        return {**r.json(), "client_id": client_id}
+
+
+class MemoryTokenStorage(TokenStorage):
+    """Token storage for the official MCP SDK client, in memory (one test, one client)."""
+
+    def __init__(self) -> None:
+        self.tokens: OAuthToken | None = None
+        self.client_info: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self) -> OAuthToken | None:
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken) -> None:
+        self.tokens = tokens
+
+    async def get_client_info(self) -> OAuthClientInformationFull | None:
+        return self.client_info
+
+    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
+        self.client_info = client_info

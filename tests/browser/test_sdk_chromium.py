@@ -14,34 +14,17 @@ import anyio.to_thread
 import httpx2
 import pytest
 from mcp.client import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import OAuthClientMetadata
 from playwright.sync_api import sync_playwright
 from pydantic import AnyUrl
 from test_consent_browser import CHROMIUM, CHROMIUM_ARGS, CHROMIUM_REQUIRED, TIMEOUT_MS, Listener
 
+from headless import MemoryTokenStorage
 from live import start_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.anyio]
-
-
-class MemoryStorage(TokenStorage):
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
 
 
 def approve_in_chromium(url: str, redirect_uri: str) -> tuple[str, list[str]]:
@@ -88,7 +71,7 @@ async def test_sdk_client_with_consent_clicked_in_chromium(tmp_path: Path) -> No
         return AuthorizationCodeResult(code=query["code"], state=query.get("state"), iss=query.get("iss"))
 
     with start_demo(tmp_path, extra=[(listener.app, listener.socket)]) as demo:
-        storage = MemoryStorage()
+        storage = MemoryTokenStorage()
         oauth = OAuthClientProvider(
             server_url=demo.resource,
             client_metadata=OAuthClientMetadata(

@@ -9,35 +9,17 @@ from pathlib import Path
 import httpx2
 import pytest
 from mcp.client import Client
-from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider, TokenStorage
+from mcp.client.auth import AuthorizationCodeResult, OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+from mcp.shared.auth import OAuthClientMetadata
 from pydantic import AnyUrl
 
-from headless import HeadlessBrowser
+from headless import HeadlessBrowser, MemoryTokenStorage
 from live import start_demo
 
 pytestmark = pytest.mark.anyio
 
 REDIRECT = "http://127.0.0.1:33418/callback"  # never contacted: the headless browser stops there
-
-
-class MemoryStorage(TokenStorage):
-    def __init__(self) -> None:
-        self.tokens: OAuthToken | None = None
-        self.client_info: OAuthClientInformationFull | None = None
-
-    async def get_tokens(self) -> OAuthToken | None:
-        return self.tokens
-
-    async def set_tokens(self, tokens: OAuthToken) -> None:
-        self.tokens = tokens
-
-    async def get_client_info(self) -> OAuthClientInformationFull | None:
-        return self.client_info
-
-    async def set_client_info(self, client_info: OAuthClientInformationFull) -> None:
-        self.client_info = client_info
 
 
 class Agent:
@@ -63,7 +45,7 @@ async def test_stock_sdk_client_discovers_authorizes_calls_and_refreshes(tmp_pat
     """``legacy`` is the 2025-11-25 initialize handshake; ``2026-07-28`` the stateless revision."""
     with start_demo(tmp_path) as demo:
         mcp_url = demo.resource
-        agent, storage = Agent(), MemoryStorage()
+        agent, storage = Agent(), MemoryTokenStorage()
         oauth = OAuthClientProvider(
             server_url=mcp_url,
             client_metadata=OAuthClientMetadata(
