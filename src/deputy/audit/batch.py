@@ -1,9 +1,9 @@
 """Group commit for audit events written off the request's own transaction (tool calls).
 
-The first caller to arrive writes (after one scheduler tick, so that requests already under way can join); callers
-that arrive while a write is in flight are written together in the next transaction. Every caller waits until *its* event is committed, so the rule "no audit entry, no action" still holds
-(a failed write raises in every waiting request), while under concurrency N calls share one transaction instead of
-paying for N. At low concurrency there is no added delay: a lone event is written at once.
+The first caller to arrive writes, after one scheduler tick so that requests already under way can join; callers
+that arrive while a write is in flight are written together in the next transaction. Every caller waits until
+*its* event is committed, so the rule "no audit entry, no action" still holds (a failed write raises in the
+request whose event it was), while under concurrency N calls share one transaction instead of paying for N.
 """
 
 from __future__ import annotations

@@ -73,7 +73,11 @@ def authenticate_client(ctx: ServiceContext, tx: Tx, creds: ClientCredentials, n
     Raises:
         InvalidClientError: unknown or disabled client, wrong method, wrong secret (one message for all).
     """
-    client = tx.clients.load(creds.client_id, now=now)
+    client = ctx.clients_cache.get(creds.client_id)
+    if client is None or (client.expires_at is not None and client.expires_at <= now):
+        client = tx.clients.load(creds.client_id, now=now)
+        if client is not None:
+            ctx.clients_cache.put(client.client_id, client)
     ok = client is not None and client.token_endpoint_auth_method == creds.method
     if ok and client is not None and not client.is_public:
         ok = (
@@ -260,8 +264,8 @@ def _refresh(
     record = tx.refresh_tokens.rotate(hashes, now=now)
     if record is None:
         return _refresh_not_usable(tx, tx.refresh_tokens.load(hashes), client, now)
-    grant = tx.grants.load(record.grant_id)
-    if record.client_id != client.client_id or grant is None or grant.revoked_at is not None:
+    grant = _live_grant(ctx, tx, record)
+    if record.client_id != client.client_id or grant is None:
         audit(tx.audit, "refresh.refused", at=now, outcome="refused", client_id=client.client_id)
         return InvalidGrantError("refresh token is invalid")
     issued = _issue(ctx, tx, grant, client, validate_narrowing(requested, record.scopes), now)
@@ -282,6 +286,21 @@ def _check_refresh_request(
     except OAuthError as exc:
         return exc if current is not None else InvalidGrantError("refresh token is invalid")
     return None
+
+
+def _live_grant(ctx: ServiceContext, tx: Tx, record: RefreshToken) -> Grant | None:
+    """The grant of a refresh token that was just rotated. It is live: revoking a grant retires its refresh
+    tokens in the same transaction, so the rotation would have failed. Its user and resource never change, so they
+    may come from the cache."""
+    known = ctx.grants_cache.get(record.grant_id)
+    if known is None:
+        grant = tx.grants.load(record.grant_id)
+        if grant is None or grant.revoked_at is not None:
+            return None
+        ctx.grants_cache.put(grant.grant_id, (grant.user_id, grant.resource))
+        return grant
+    user_id, resource = known
+    return Grant(record.grant_id, user_id, record.client_id, record.scopes, resource, record.created_at)
 
 
 def _refresh_not_usable(tx: Tx, existing: RefreshToken | None, client: Client, now: int) -> OAuthError:
