@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -35,6 +34,9 @@ from deputy.storage.sql.engine import Database
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from deputy.storage.sql.schema import clients, consents, users
 from headless import obtain_tokens
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _wrk import run_wrk
 
 REDIRECT = "http://127.0.0.1:9/cb"  # never contacted: the driver stops at the redirect
 MAX_REQUESTS = 200_000
@@ -218,34 +220,14 @@ def wrk_refresh(
 
     Twice as many families as connections, so a connection never waits for a token.
     """
-    threads = 2
     with tempfile.TemporaryDirectory() as tmp:
         script, fams = Path(tmp) / "refresh.lua", Path(tmp) / "families.txt"
         script.write_text(REFRESH_LUA)
         fams.write_text("".join(f"{f['client_id']} {f['refresh_token']}\n" for f in families))
-        cmd = [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{max(1, round(seconds))}s",
-            "-s",
-            str(script),
-            base + "/token",
-            "--",
-            str(fams),
-            str(threads),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60, check=False)
-        out = done.stdout
-        if done.returncode != 0:
-            raise RuntimeError(f"wrk failed: {done.stdout} {done.stderr}")
-    m = re.search(r"BENCH requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=([\d.]+) p99=([\d.]+)", out)
-    if m is None:
-        raise RuntimeError(out)
-    return int(m[1]) / float(m[2]), float(m[4]), float(m[5]), int(m[3])
+        r = run_wrk(
+            base + "/token", script, connections=connections, seconds=seconds, threads=2, script_args=(str(fams), "2")
+        )
+    return r["rps"], r["p50"], r["p99"], int(r["errors"])
 
 
 async def run_stack(base: str, concurrency: int, seconds: float) -> dict[str, tuple[float, float, float, int]]:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import re
 import shutil
 import socket
 import statistics
@@ -34,6 +32,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from headless import obtain_tokens
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _wrk import run_wrk
 
 LUA = r"""
 wrk.method = "POST"
@@ -82,31 +83,14 @@ async def get_token(base: str) -> str:
 
 
 def wrk(url: str, token: str, body: str, connections: int, seconds: float, script: Path) -> dict[str, float]:
-    threads = 1 if connections == 1 else 2
-    env = {**os.environ, "BENCH_TOKEN": token, "BENCH_BODY": body}
-    cmd = [
-        "wrk",
-        "-t",
-        str(threads),
-        "-c",
-        str(connections),
-        "-d",
-        f"{max(1, round(seconds))}s",
-        "-s",
-        str(script),
+    return run_wrk(
         url,
-    ]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=seconds + 60, check=True).stdout
-    m = re.search(r"BENCH requests=(\d+) seconds=([\d.]+) errors=(\d+) p50=([\d.]+) p99=([\d.]+)", out)
-    if m is None:
-        raise RuntimeError(out)
-    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": int(m[1]) / float(m[2]),
-        "errors": int(m[3]) + (int(non2xx[1]) if non2xx else 0),
-        "p50": float(m[4]),
-        "p99": float(m[5]),
-    }
+        script,
+        connections=connections,
+        seconds=seconds,
+        threads=1 if connections == 1 else 2,
+        env={"BENCH_TOKEN": token, "BENCH_BODY": body},
+    )
 
 
 def _median(runs: list[dict[str, float]]) -> dict[str, float]:
