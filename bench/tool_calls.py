@@ -101,7 +101,6 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def token_check_p50(samples: int = 20000) -> float:
     """p50 of the in-process token check on a cache hit, revocation check included (microseconds)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     import anyio
 
     from support import make_env

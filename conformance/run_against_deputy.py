@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 from headless import obtain_tokens  # noqa: E402
 from live import LiveServers, bind_loopback, start_demo  # noqa: E402
 
-REDIRECT = "http://127.0.0.1:9/cb"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "te", "upgrade"}
 
 

@@ -31,6 +31,11 @@ RESOURCE = DEPUTY + "/mcp"
 APP_REDIRECT = "https://app.example/callback"
 ATTACKER_REDIRECT = "https://attacker.example/cb"
 ACME_CLIENT_SECRET = "acme-client-secret-for-tests"
+MCP_HEADERS = {
+    "accept": "application/json, text/event-stream",
+    "content-type": "application/json",
+    "mcp-protocol-version": "2025-11-25",
+}
 ALICE = ("alice", "alice-password")
 BOB = ("bob", "bob-password")
 
@@ -225,3 +230,10 @@ def make_env(tmp_path: Path, db_url: str | None = None, **overrides: Any) -> Env
     http = httpx.AsyncClient(transport=Router({"acme.example": acme_app}), follow_redirects=False)
     app = create_app(settings, http=http, ctx=ctx)
     return Env(settings, ctx, app, acme_app, acme_settings, clock)
+
+
+def make_mcp_env(tmp_path: Path) -> Env:
+    """Deputy with the Acme CRM tool catalogue, its tools calling the in-process Acme API."""
+    from deputy.demo.runner import ACME_TOOLS
+
+    return make_env(tmp_path, tools={"catalogue": str(ACME_TOOLS)}, upstream={"api_base_url": ACME + "/api/v1"})

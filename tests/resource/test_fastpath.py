@@ -3,38 +3,25 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from deputy.demo.runner import ACME_TOOLS
 from deputy.resource.fastpath import FastPath
-from support import Env, make_env
+from support import MCP_HEADERS, Env
 
 pytestmark = pytest.mark.anyio
 
-HEADERS = {
-    "accept": "application/json, text/event-stream",
-    "content-type": "application/json",
-    "mcp-protocol-version": "2025-11-25",
-}
-
 
 @pytest.fixture
-async def env(tmp_path: Path) -> AsyncIterator[Env]:
-    e = make_env(
-        tmp_path, tools={"catalogue": str(ACME_TOOLS)}, upstream={"api_base_url": "https://acme.example/api/v1"}
-    )
-    async with e.app.router.lifespan_context(e.app):  # type: ignore[attr-defined]
-        yield e
+def env(mcp_env: Env) -> Env:
+    return mcp_env
 
 
 async def _post(env: Env, token: str, body: object, **headers: str) -> tuple[int, Any]:
     async with env.api() as api:
         r = await api.post(
-            "/mcp", content=json.dumps(body), headers={**HEADERS, "authorization": f"Bearer {token}", **headers}
+            "/mcp", content=json.dumps(body), headers={**MCP_HEADERS, "authorization": f"Bearer {token}", **headers}
         )
     return r.status_code, (r.json() if r.content else None)
 

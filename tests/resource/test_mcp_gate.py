@@ -6,7 +6,6 @@ Each refusal sits beside the positive control (``test_valid_token_lists_and_call
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -15,26 +14,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from deputy.demo.runner import ACME_TOOLS
 from deputy.oauth.tokens import mint_access_token
-from support import DEPUTY, RESOURCE, Env, make_env
+from support import DEPUTY, MCP_HEADERS, RESOURCE, Env, make_env
 
 pytestmark = pytest.mark.anyio
-
-MCP_HEADERS = {
-    "accept": "application/json, text/event-stream",
-    "content-type": "application/json",
-    "mcp-protocol-version": "2025-11-25",
-}
-
-
-@pytest.fixture
-async def mcp_env(tmp_path: Path) -> AsyncIterator[Env]:
-    env = make_env(
-        tmp_path, tools={"catalogue": str(ACME_TOOLS)}, upstream={"api_base_url": "https://acme.example/api/v1"}
-    )
-    async with env.app.router.lifespan_context(env.app):  # type: ignore[attr-defined]
-        yield env
 
 
 class FakeMonotonic:

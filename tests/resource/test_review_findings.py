@@ -20,21 +20,9 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from deputy.app import build_context, create_app
-from deputy.demo.runner import ACME_TOOLS
-from support import ALICE, BOB, DEPUTY, Env, Router, make_env
+from support import ALICE, BOB, DEPUTY, MCP_HEADERS, Router, make_mcp_env
 
 pytestmark = pytest.mark.anyio
-HEADERS = {
-    "accept": "application/json, text/event-stream",
-    "content-type": "application/json",
-    "mcp-protocol-version": "2025-11-25",
-}
-
-
-def _env(tmp_path: Path) -> Env:
-    return make_env(
-        tmp_path, tools={"catalogue": str(ACME_TOOLS)}, upstream={"api_base_url": "https://acme.example/api/v1"}
-    )
 
 
 async def _call(
@@ -48,11 +36,13 @@ async def _call(
             "method": "tools/call",
             "params": {"name": name, "arguments": arguments or {}},
         }
-        return await api.post("/mcp", content=json.dumps(body), headers={**HEADERS, "authorization": f"Bearer {token}"})
+        return await api.post(
+            "/mcp", content=json.dumps(body), headers={**MCP_HEADERS, "authorization": f"Bearer {token}"}
+        )
 
 
 async def test_another_users_tool_name_cannot_drop_my_audit_entries(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = make_mcp_env(tmp_path)
     async with env.app.router.lifespan_context(env.app):  # type: ignore[attr-defined]
         _, alice = await env.full_flow(user=ALICE, scope="crm.read crm.write")
         _, bob = await env.full_flow(user=BOB, scope="crm.read")  # the attacker: own account, read-only
@@ -79,7 +69,7 @@ async def test_another_users_tool_name_cannot_drop_my_audit_entries(tmp_path: Pa
 
 
 async def test_write_tools_are_audited_before_they_reach_the_upstream(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = make_mcp_env(tmp_path)
     async with env.app.router.lifespan_context(env.app):  # type: ignore[attr-defined]
         _, alice = await env.full_flow(scope="crm.read crm.write")
         r = await _call(env.app, alice["access_token"], "contacts_create", {"name": "W", "email": "w@x.example"})
@@ -89,7 +79,7 @@ async def test_write_tools_are_audited_before_they_reach_the_upstream(tmp_path: 
 
 
 async def test_two_instances_refresh_the_upstream_token_once(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = make_mcp_env(tmp_path)
     inner = env.acme_app
 
     async def slow_token(scope: Scope, receive: Receive, send: Send) -> None:  # realistic upstream latency
@@ -119,7 +109,7 @@ async def test_two_instances_refresh_the_upstream_token_once(tmp_path: Path) -> 
 
 
 async def test_revocation_is_seen_even_if_its_timestamp_predates_the_last_poll(tmp_path: Path) -> None:
-    env = _env(tmp_path)
+    env = make_mcp_env(tmp_path)
     async with env.app.router.lifespan_context(env.app):  # type: ignore[attr-defined]
         _, tokens = await env.full_flow(scope="crm.read")
         token = tokens["access_token"]

@@ -92,7 +92,7 @@ class VaultCredentials:
                     raise _reauthorize()
                 return current[0]
             try:
-                return await self._refresh_with_lease(user_id, before, stale)
+                return await self._refresh_with_lease(user_id, before)
             finally:
                 await self._call(self._release, user_id)
 
@@ -112,11 +112,10 @@ class VaultCredentials:
             await anyio.sleep(LEASE_POLL)
         return True
 
-    async def _refresh_with_lease(self, user_id: str, before: tuple[str, bytes] | None, stale: str | None) -> str:
+    async def _refresh_with_lease(self, user_id: str, before: tuple[str, bytes] | None) -> str:
         current = await self._call(self._snapshot, user_id)
         if current is not None and before is not None and current[1] != before[1]:
             return current[0]  # refreshed by another instance between our snapshot and our lease
-        del stale
         refresh = await self._call(self._open, user_id, REFRESH)
         if refresh is None:
             raise _reauthorize()
