@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import secrets
 import shutil
 import socket
 import statistics
@@ -27,7 +26,8 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from _pg import scratch_schema
+from sqlalchemy import insert
 
 from deputy.storage.sql.engine import Database
 
@@ -284,16 +284,6 @@ def bench_one(
     return results
 
 
-def fresh_pg_schema(base_url: str) -> str:
-    schema = "bench_" + secrets.token_hex(4)
-    engine = create_engine(base_url)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    sep = "&" if "?" in base_url else "?"
-    return f"{base_url}{sep}options=-csearch_path%3D{schema}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 100_000])
@@ -307,7 +297,11 @@ def main() -> None:
     summary: dict[tuple[str, int], dict[str, tuple[float, float, float, int]]] = {}
     for label, base in backends:
         for size in args.sizes:
-            summary[(label, size)] = bench_one(label, fresh_pg_schema(base) if base else None, size, args)
+            if base is None:
+                summary[(label, size)] = bench_one(label, None, size, args)
+                continue
+            with scratch_schema(base) as url:
+                summary[(label, size)] = bench_one(label, url, size, args)
     if len(args.sizes) > 1:
         small, large = min(args.sizes), max(args.sizes)
         for label, _ in backends:

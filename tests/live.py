@@ -182,11 +182,18 @@ class DemoServers:
 
 
 @contextlib.contextmanager
-def start_demo(data_dir: Path, *, extra: Sequence[tuple[ASGIApp, int | socket.socket]] = ()) -> Iterator[DemoServers]:
+def start_demo(
+    data_dir: Path,
+    *,
+    extra: Sequence[tuple[ASGIApp, int | socket.socket]] = (),
+    log_level: str = "warning",
+    intents: bool = True,
+) -> Iterator[DemoServers]:
     """Run Acme CRM and Deputy (wired like ``deputy demo``) plus any ``extra`` apps, all on loopback.
 
-    Deputy's database and keys go to ``data_dir``. Pass ``extra`` apps with ``bind_loopback()`` sockets to know
-    their ports in advance (e.g. an MCP client's redirect URI).
+    Deputy's database and keys go to ``data_dir``; ``intents=False`` lets write tools run without confirmation.
+    Pass ``extra`` apps with ``bind_loopback()`` sockets to know their ports in advance (e.g. an MCP client's
+    redirect URI).
     """
     acme_sock, deputy_sock = bind_loopback(), bind_loopback()
     deputy_app: Starlette | None = None
@@ -198,10 +205,10 @@ def start_demo(data_dir: Path, *, extra: Sequence[tuple[ASGIApp, int | socket.so
         acme_settings = default_settings(acme_url, deputy_url + "/callback", client_secret=secret)
         acme_app = create_acme_app(acme_settings)
         settings = demo_settings(
-            data_dir, deputy_url=deputy_url, acme_url=acme_url, acme_secret=secret, port=deputy_port
+            data_dir, deputy_url=deputy_url, acme_url=acme_url, acme_secret=secret, port=deputy_port, intents=intents
         )
         deputy_app = create_app(settings)  # its lifespan (run by uvicorn) closes its database and upstream client
-        servers = LiveServers([(acme_app, acme_sock), (deputy_app, deputy_sock), *extra])
+        servers = LiveServers([(acme_app, acme_sock), (deputy_app, deputy_sock), *extra], log_level=log_level)
         servers.start()
     except BaseException:
         for sock in (acme_sock, deputy_sock, *(s for _, s in extra if isinstance(s, socket.socket))):

@@ -232,8 +232,18 @@ def make_env(tmp_path: Path, db_url: str | None = None, **overrides: Any) -> Env
     return Env(settings, ctx, app, acme_app, acme_settings, clock)
 
 
-def make_mcp_env(tmp_path: Path) -> Env:
-    """Deputy with the Acme CRM tool catalogue, its tools calling the in-process Acme API."""
+def make_mcp_env(
+    tmp_path: Path, db_url: str | None = None, *, intents: bool = True, intent_policy: dict[str, Any] | None = None
+) -> Env:
+    """Deputy with the Acme CRM tool catalogue, its tools calling the in-process Acme API. ``intents=False`` lets
+    write tools run directly (for tests about something other than confirmation); ``intent_policy`` adds keys of
+    the ``[intents]`` group."""
     from deputy.demo.runner import ACME_TOOLS
 
-    return make_env(tmp_path, tools={"catalogue": str(ACME_TOOLS)}, upstream={"api_base_url": ACME + "/api/v1"})
+    return make_env(
+        tmp_path,
+        db_url,
+        tools={"catalogue": str(ACME_TOOLS)},
+        upstream={"api_base_url": ACME + "/api/v1"},
+        intents={"enabled": intents, **(intent_policy or {})},
+    )

@@ -120,3 +120,10 @@ def test_keys_init_refuses_to_overwrite(tmp_path: Path) -> None:
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert main(["keys", "init", "--file", str(path)]) == 2
     assert path.read_bytes() == before
+
+
+def test_the_example_configuration_loads() -> None:
+    """examples/deputy.toml is documentation: it must stay a valid configuration."""
+    example = Path(__file__).resolve().parents[1] / "examples" / "deputy.toml"
+    settings = load_settings(example)
+    assert settings.server.base_url.startswith("https://") and "reports" in settings.downstream

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
 import httpx
 from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
@@ -17,13 +18,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deputy.broker.vault import Vault
+from deputy.broker.rotation import KeyRingWatcher, check_vault_keys, load_key_ring, make_vault, run_key_maintenance
 from deputy.clock import Clock, SystemClock
 from deputy.config import Settings
+from deputy.http.access_log import install_access_log_redaction
 from deputy.http.deps import Deps
-from deputy.http.endpoints import authorize, callback, metadata, register, revoke, token
+from deputy.http.endpoints import apps, authorize, callback, confirm, health, metadata, register, revoke, token
+from deputy.http.metrics import metrics
 from deputy.http.middleware import BodyLimitMiddleware, SecurityHeadersMiddleware
-from deputy.keys import KeyRing
+from deputy.http.request_id import SCOPE_KEY, RequestIdMiddleware
+from deputy.metrics import install_audit_metrics
 from deputy.oauth.models import Client, ClientKind
 from deputy.resource.app import McpEndpoint
 from deputy.service.context import ServiceContext
@@ -43,11 +47,17 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         ConfigError: unusable key ring or storage URL.
     """
     clock = clock or SystemClock()
-    keys = KeyRing.load(settings.keys.file, create_if_missing=settings.keys.create_if_missing, now=clock.now())
+    keys = load_key_ring(settings.keys, clock.now())
+    watcher = KeyRingWatcher(keys, settings.keys)
     db = Database(settings.storage.url)
     if migrate:
         db.migrate()
-    ctx = ServiceContext(settings=settings, keys=keys, store=SqlStore(db), vault=Vault(keys), clock=clock)
+    vault = make_vault(keys, watcher)
+    ctx = ServiceContext(
+        settings=settings, keys=keys, store=SqlStore(db, keys), vault=vault, clock=clock, key_watcher=watcher
+    )
+    if migrate:
+        check_vault_keys(ctx.store, vault, keys)
     _sync_static_clients(ctx)
     return ctx
 
@@ -80,7 +90,9 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s", request.url.path)
     body = {"error": "server_error", "error_description": "unexpected error"}
-    return JSONResponse(body, status_code=500, headers={"Cache-Control": "no-store"})
+    # This handler runs outside the middleware stack, so the request id is added here.
+    request_id = {"X-Request-Id": request.scope[SCOPE_KEY]} if SCOPE_KEY in request.scope else {}
+    return JSONResponse(body, status_code=500, headers={"Cache-Control": "no-store", **request_id})
 
 
 def routes() -> list[Route | Mount]:
@@ -91,9 +103,15 @@ def routes() -> list[Route | Mount]:
         Route("/register", register.register, methods=["POST"]),
         Route("/authorize", authorize.authorize, methods=["GET"]),
         Route("/consent", authorize.consent, methods=["POST"]),
+        Route("/apps", apps.apps, methods=["GET"]),
+        Route("/apps/revoke", apps.revoke, methods=["POST"]),
+        Route("/confirm/{draft_id}", confirm.show, methods=["GET"]),
+        Route("/confirm/{draft_id}", confirm.confirm, methods=["POST"]),
         Route("/callback", callback.callback, methods=["GET"]),
         Route("/token", token.token, methods=["POST"]),
         Route("/revoke", revoke.revoke, methods=["POST"]),
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Mount("/static", StaticFiles(directory=static), name="static"),
     ]
 
@@ -107,26 +125,35 @@ def create_app(
 ) -> Starlette:
     """Build the ASGI app. ``http`` is the client used towards the upstream (tests pass an in-process one)."""
     ctx = ctx or build_context(settings, clock=clock)
+    install_access_log_redaction()
+    install_audit_metrics()
     upstream_http = http or httpx.AsyncClient(follow_redirects=False, timeout=settings.upstream.timeout_seconds)
     deps = Deps(ctx, upstream_http)
     mcp = McpEndpoint(ctx, upstream_http, upstream=deps.upstream, run=deps.run)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp.lifespan():
+        async with mcp.lifespan(), anyio.create_task_group() as tasks:
+            tasks.start_soon(run_key_maintenance, ctx)
             yield
+            tasks.cancel_scope.cancel()
         await upstream_http.aclose()
         ctx.store.db.dispose()
 
     # X-Forwarded-* is honoured only from configured proxies; with none configured the middleware is left out.
     proxies = [Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.server.trusted_proxies))]
     middleware = [
+        Middleware(RequestIdMiddleware),
         *(proxies if settings.server.trusted_proxies else []),
         Middleware(SecurityHeadersMiddleware),
-        Middleware(BodyLimitMiddleware, limit=settings.server.max_body_bytes, html_paths=frozenset({"/consent"})),
+        Middleware(
+            BodyLimitMiddleware,
+            limit=settings.server.max_body_bytes,
+            html_paths=frozenset({"/consent", "/apps/revoke", "/confirm/"}),
+        ),
     ]
     app = Starlette(
-        routes=[*routes(), *mcp.routes()],
+        routes=[*routes(), Route("/readyz", health.Readiness(ctx).readyz, methods=["GET"]), *mcp.routes()],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={OperationalError: _database_unavailable, Exception: _unexpected},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -19,11 +20,15 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from deputy.logs import configure_logging
+
+    configure_logging(args.log_format, args.log_level)  # first: importing the app already logs
     from deputy.app import create_app
 
     settings = load_settings(args.config)
     app = create_app(settings)
     server = settings.server
+    signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run(
         app,
         host=server.host,
@@ -31,10 +36,19 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         server_header=False,
         log_level=args.log_level,
+        log_config=None,  # keep the handlers configure_logging installed
+        timeout_graceful_shutdown=server.shutdown_grace_seconds,
         ssl_certfile=str(server.tls_cert) if server.tls_cert else None,
         ssl_keyfile=str(server.tls_key) if server.tls_key else None,
     )
     return 0
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """On SIGTERM uvicorn stops accepting connections, lets in-flight requests finish (up to the grace period),
+    runs the app's shutdown, and then raises the signal again for whatever handler was there before it: this one,
+    so that a requested stop ends with status 0 rather than as killed by a signal."""
+    raise SystemExit(0)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -76,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--config", type=Path, required=True, help="TOML configuration file")
     serve.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--log-format", default="json", choices=["json", "text"], help="one JSON object per line, or readable text"
+    )
     serve.set_defaults(func=_serve)
 
     demo = sub.add_parser(
@@ -107,12 +124,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     init.add_argument("--file", type=Path, required=True, help="where to write the key ring (must not exist)")
     init.set_defaults(func=_keys_init)
+    from deputy.broker.keys_cli import add_keys_commands
 
+    add_keys_commands(keys_sub)
+
+    from deputy.audit.cli import add_audit_parser
     from deputy.resource.tools_cli import add_tools_parser
     from deputy.scanner.cli import add_scan_parser
+    from deputy.service.admin_cli import add_clients_parser, add_consents_parser
 
     add_tools_parser(sub)
     add_scan_parser(sub)
+    add_audit_parser(sub)
+    add_consents_parser(sub)
+    add_clients_parser(sub)
     return parser
 
 

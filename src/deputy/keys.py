@@ -7,7 +7,10 @@ can be added before the old one is retired. Purposes never share a key:
 * ``hmac``: keyed hashes of codes, refresh tokens, client secrets, CSRF tokens and cookie values. Deputy stores
   only these hashes, so a database dump yields nothing that can be replayed;
 * ``vault``: AES-256-GCM keys for upstream credentials (used only by ``deputy.broker.vault``);
-* ``audit``: the key of the audit log's HMAC chain.
+* ``audit``: the key of the audit log's HMAC chain;
+* ``intent``: Ed25519 keys that sign intent digests, the record that the user confirmed one write operation
+  (``deputy.intents``). A ring written before intents existed has none; it loads, and ``deputy keys rotate
+  --purpose intent`` adds one (see ``deputy.intents.keyring`` for what start-up does about it).
 
 The file is JSON, written with mode 0600; see ``docs/configuration.md`` for its format.
 """
@@ -25,14 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from joserfc.jwk import ECKey, KeySet
+from joserfc.jwk import ECKey, KeySet, OKPKey
 
 from deputy.errors import ConfigError
 
-__all__ = ["KeyRing", "SecretKey", "SigningKey"]
+__all__ = ["IntentKey", "KeyRing", "SecretKey", "SigningKey"]
 
 FORMAT_VERSION: Final = 1
 SIGNING_ALG: Final = "ES256"
+INTENT_CURVE: Final = "Ed25519"
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,13 @@ class SecretKey:
 class SigningKey:
     kid: str
     key: ECKey
+    created_at: int
+
+
+@dataclass(frozen=True)
+class IntentKey:
+    kid: str
+    key: OKPKey
     created_at: int
 
 
@@ -80,8 +91,15 @@ def _new_signing(created_at: int) -> SigningKey:
     return SigningKey(kid=str(key.kid), key=key, created_at=created_at)
 
 
+def _new_intent(created_at: int) -> IntentKey:
+    key = OKPKey.generate_key(INTENT_CURVE, private=True)
+    key.ensure_kid()
+    return IntentKey(kid=str(key.kid), key=key, created_at=created_at)
+
+
 class KeyRing:
-    """All key material, immutable once loaded; rotation writes a new file and reloads."""
+    """All key material. Rotation writes a new file; a running instance picks it up with ``adopt`` (see
+    ``deputy.broker.rotation.KeyRingWatcher``), in place, so every holder of this object sees the new keys."""
 
     def __init__(
         self,
@@ -89,6 +107,7 @@ class KeyRing:
         hmac_keys: list[SecretKey],
         vault: list[SecretKey],
         audit: list[SecretKey],
+        intent: list[IntentKey] | tuple[IntentKey, ...] = (),
     ) -> None:
         if not (signing and hmac_keys and vault and audit):
             raise ConfigError("key ring: every purpose (signing, hmac, vault, audit) needs at least one key")
@@ -97,13 +116,51 @@ class KeyRing:
         self.vault = tuple(vault)
         self.audit = tuple(audit)
         self._verify_set = KeySet([k.key for k in signing])
+        self.intent = tuple(intent)
 
     # -- construction ---------------------------------------------------------------------------------------
     @classmethod
     def generate(cls, created_at: int) -> KeyRing:
         return cls(
-            [_new_signing(created_at)], [_new_secret(created_at)], [_new_secret(created_at)], [_new_secret(created_at)]
+            [_new_signing(created_at)],
+            [_new_secret(created_at)],
+            [_new_secret(created_at)],
+            [_new_secret(created_at)],
+            [_new_intent(created_at)],
         )
+
+    def adopt(self, other: KeyRing) -> None:
+        """Take over ``other``'s keys in place (a reload after rotation). Each purpose is one attribute assignment,
+        so a reader sees either the old or the new tuple of a purpose, never a mix within one purpose."""
+        self._verify_set = other._verify_set
+        self.signing = other.signing
+        self.hmac_keys = other.hmac_keys
+        self.vault = other.vault
+        self.audit = other.audit
+        self.intent = other.intent
+
+    def kids(self) -> dict[str, list[str]]:
+        """Key ids by purpose, oldest first (the last one is current); no key material."""
+        return {
+            "signing": [k.kid for k in self.signing],
+            "hmac": [k.kid for k in self.hmac_keys],
+            "vault": [k.kid for k in self.vault],
+            "audit": [k.kid for k in self.audit],
+            "intent": [k.kid for k in self.intent],
+        }
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> KeyRing:
+        """A ring from its JSON text (the file's content, or ``keys.inline`` from the environment).
+
+        Raises:
+            ConfigError: not JSON, or not a valid ring.
+        """
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: the key ring is not valid JSON") from exc
+        return cls.from_dict(data)
 
     @classmethod
     def load(cls, path: Path, *, create_if_missing: bool, now: int) -> KeyRing:
@@ -119,10 +176,10 @@ class KeyRing:
             ring.save(path)
             return ring
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"keys.file: key ring {path} cannot be read as JSON") from exc
-        return cls.from_dict(data)
+            raise ConfigError(f"keys.file: key ring {path} cannot be read") from exc
+        return cls.from_json(text, f"keys.file {path}")
 
     @classmethod
     def from_dict(cls, data: object) -> KeyRing:
@@ -131,9 +188,10 @@ class KeyRing:
         try:
             signing = [cls._load_signing(item) for item in data["signing"]]
             groups = {p: [cls._load_secret(item, p) for item in data[p]] for p in ("hmac", "vault", "audit")}
+            intent = [cls._load_intent(item) for item in data.get("intent", [])]  # absent in rings older than intents
         except (KeyError, TypeError) as exc:
             raise ConfigError(f"key ring: missing or malformed entry ({exc})") from exc
-        return cls(signing, groups["hmac"], groups["vault"], groups["audit"])
+        return cls(signing, groups["hmac"], groups["vault"], groups["audit"], intent)
 
     @staticmethod
     def _load_signing(item: dict[str, object]) -> SigningKey:
@@ -145,6 +203,16 @@ class KeyRing:
             raise ConfigError("key ring: a signing key has no private part")
         key.ensure_kid()
         return SigningKey(kid=str(item["kid"]), key=key, created_at=_int(item, "created_at"))
+
+    @staticmethod
+    def _load_intent(item: dict[str, object]) -> IntentKey:
+        try:
+            key = OKPKey.import_key(item["private_jwk"])  # type: ignore[arg-type]
+        except Exception as exc:  # joserfc raises several types for a bad JWK
+            raise ConfigError("key ring: an intent key is not a valid OKP private JWK") from exc
+        if not key.is_private or key.curve_name != INTENT_CURVE:
+            raise ConfigError(f"key ring: an intent key must be a private {INTENT_CURVE} key")
+        return IntentKey(kid=str(item["kid"]), key=key, created_at=_int(item, "created_at"))
 
     @staticmethod
     def _load_secret(item: dict[str, object], purpose: str) -> SecretKey:
@@ -166,6 +234,10 @@ class KeyRing:
             "hmac": [secret(k) for k in self.hmac_keys],
             "vault": [secret(k) for k in self.vault],
             "audit": [secret(k) for k in self.audit],
+            "intent": [
+                {"kid": k.kid, "created_at": k.created_at, "private_jwk": {**k.key.as_dict(private=True), "kid": k.kid}}
+                for k in self.intent
+            ],
         }
 
     def save(self, path: Path) -> None:
@@ -184,6 +256,7 @@ class KeyRing:
     def rotated(self, purpose: str, now: int) -> KeyRing:
         """A new ring with one more (newest) key for ``purpose``; old keys stay for verification."""
         signing, hmac_keys, vault, audit = list(self.signing), list(self.hmac_keys), list(self.vault), list(self.audit)
+        intent = list(self.intent)
         match purpose:
             case "signing":
                 signing.append(_new_signing(now))
@@ -193,9 +266,11 @@ class KeyRing:
                 vault.append(_new_secret(now))
             case "audit":
                 audit.append(_new_secret(now))
+            case "intent":
+                intent.append(_new_intent(now))
             case _:
                 raise ConfigError(f"unknown key purpose {purpose!r}")
-        return KeyRing(signing, hmac_keys, vault, audit)
+        return KeyRing(signing, hmac_keys, vault, audit, intent)
 
     # -- use --------------------------------------------------------------------------------------------------
     @property
@@ -205,6 +280,11 @@ class KeyRing:
     @property
     def verify_set(self) -> KeySet:
         return self._verify_set
+
+    @property
+    def current_intent(self) -> IntentKey | None:
+        """The key that signs new intent digests; None for a ring that has no intent key yet."""
+        return self.intent[-1] if self.intent else None
 
     def public_jwks(self) -> dict[str, object]:
         """RFC 7517 JWK Set of every signing key's public half (newest last), for ``/jwks``."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deputy.consent.flow import TRANSITIONS, check_transition
+from deputy.keys import KeyRing
 from deputy.oauth.models import Flow, FlowStatus
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.store import SqlStore
@@ -21,7 +22,7 @@ NOW = 1_800_000_000
 def store(tmp_path: Path) -> Iterator[SqlStore]:
     db = Database(f"sqlite:///{tmp_path / 'flows.db'}")
     db.migrate()
-    yield SqlStore(db)
+    yield SqlStore(db, KeyRing.generate(NOW))
     db.dispose()
 
 

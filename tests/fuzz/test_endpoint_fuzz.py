@@ -1311,13 +1311,24 @@ def test_register_with_deeply_nested_json_is_invalid_client_metadata(env: Env) -
     assert _count_clients(env) == 0
 
 
-def test_oversized_consent_post_gets_an_html_page(env: Env) -> None:
-    """Was: the body-limit middleware answered the browser form POST /consent with JSON."""
+@pytest.mark.parametrize("path", ["/consent", "/apps/revoke", "/confirm/drf_x"])
+def test_oversized_browser_form_posts_get_an_html_page(env: Env, path: str) -> None:
+    """Was: the body-limit middleware answered browser form POSTs (consent, connected apps, intent confirmation)
+    with JSON."""
 
     async def run() -> httpx.Response:
         async with env.browser() as browser:
-            return await browser.post("/consent", content=b"x" * 70_000, headers={"content-type": FORM})
+            return await browser.post(path, content=b"x" * 70_000, headers={"content-type": FORM})
 
     r = anyio.run(run)
     assert r.status_code == 413
     assert r.headers["content-type"].startswith("text/html")
+
+
+def test_oversized_api_posts_still_get_json(env: Env) -> None:
+    async def run() -> httpx.Response:
+        async with env.api() as api:
+            return await api.post("/token", content=b"x" * 70_000, headers={"content-type": FORM})
+
+    r = anyio.run(run)
+    assert r.status_code == 413 and r.headers["content-type"].startswith("application/json")

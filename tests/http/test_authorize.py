@@ -120,6 +120,11 @@ async def test_invalid_request_is_redirected_with_state_and_iss(
         r = await browser.get("/authorize?" + urlencode(params))
     q = _redirect_error(r)
     assert q["error"] == error and q["state"] == "st" and q["iss"] == DEPUTY
+    with env.ctx.store.read() as tx:  # the refusal is in the audit log (committed before the redirect)
+        refusals = tx.audit.events("authorize.refused")
+        flows = tx.conn.exec_driver_sql("SELECT count(*) FROM flows").scalar_one()
+    assert [(e["client_id"], e["detail"]["error"]) for e in refusals] == [(client["client_id"], error)]
+    assert flows == 0  # and nothing else was written
 
 
 async def test_resource_is_accepted_with_uppercase_scheme_and_host(env: Env) -> None:

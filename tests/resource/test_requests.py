@@ -113,8 +113,12 @@ def test_messages_are_short_and_never_echo_the_value(name: str, arguments: dict[
 def test_json_body_tools_send_every_non_path_argument_as_json() -> None:
     arguments = {"id": "con_1001", "email": "ann@example.com", "phone": None}
     request = build_request(acme("contacts_update"), arguments)
-    assert request == UpstreamRequest("PATCH", "/contacts/con_1001", (), {"email": "ann@example.com", "phone": None})
-    assert build_request(acme("notes_create"), {"body": "Hi"}) == UpstreamRequest("POST", "/notes", json={"body": "Hi"})
+    assert request == UpstreamRequest(
+        "PATCH", "/contacts/con_1001", (), {"email": "ann@example.com", "phone": None}, scope="crm.write"
+    )
+    assert build_request(acme("notes_create"), {"body": "Hi"}) == UpstreamRequest(
+        "POST", "/notes", json={"body": "Hi"}, scope="crm.write"
+    )
 
 
 def test_the_request_does_not_share_the_caller_s_objects() -> None:
@@ -126,7 +130,9 @@ def test_the_request_does_not_share_the_caller_s_objects() -> None:
 
 def test_query_tools_render_arguments_as_query_pairs() -> None:
     request = build_request(acme("contacts_search"), {"q": "Ann & Bob", "limit": 5})
-    assert request == UpstreamRequest("GET", "/contacts/search", (("q", "Ann & Bob"), ("limit", "5")), None)
+    assert request == UpstreamRequest(
+        "GET", "/contacts/search", (("q", "Ann & Bob"), ("limit", "5")), None, scope="crm.read"
+    )
 
 
 def test_query_values_render_sensibly() -> None:
@@ -194,7 +200,7 @@ def test_integer_path_values_and_several_placeholders() -> None:
 
 def test_a_body_none_tool_refuses_any_other_argument() -> None:
     t = tool(body="none")
-    assert build_request(t, {"id": "7"}) == UpstreamRequest("GET", "/items/7")
+    assert build_request(t, {"id": "7"}) == UpstreamRequest("GET", "/items/7", scope="s")
     with pytest.raises(ToolArgumentError):
         build_request(t, {"id": "7", "sneaky": "x"})
 

@@ -69,7 +69,7 @@ async def test_another_users_tool_name_cannot_drop_my_audit_entries(tmp_path: Pa
 
 
 async def test_write_tools_are_audited_before_they_reach_the_upstream(tmp_path: Path) -> None:
-    env = make_mcp_env(tmp_path)
+    env = make_mcp_env(tmp_path, intents=False)
     async with env.app.router.lifespan_context(env.app):  # type: ignore[attr-defined]
         _, alice = await env.full_flow(scope="crm.read crm.write")
         r = await _call(env.app, alice["access_token"], "contacts_create", {"name": "W", "email": "w@x.example"})

@@ -43,7 +43,7 @@ class Agent:
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])
 async def test_stock_sdk_client_discovers_authorizes_calls_and_refreshes(tmp_path: Path, mode: str) -> None:
     """``legacy`` is the 2025-11-25 initialize handshake; ``2026-07-28`` the stateless revision."""
-    with start_demo(tmp_path) as demo:
+    with start_demo(tmp_path, intents=False) as demo:
         mcp_url = demo.resource
         agent, storage = Agent(), MemoryTokenStorage()
         oauth = OAuthClientProvider(

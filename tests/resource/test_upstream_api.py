@@ -27,6 +27,7 @@ from deputy.resource.catalogue import load_catalogue
 from deputy.resource.requests import UpstreamRequest, build_request
 from deputy.resource.upstream_api import (
     BrokeredApiClient,
+    CallGrant,
     ToolCallError,
     UpstreamResult,
     map_status,
@@ -37,6 +38,12 @@ from deputy.resource.upstream_api import (
 ISSUER = "https://acme.example"
 API = ISSUER + "/api/v1"
 ALICE = "acme-u-1001"
+
+
+def _grant(user_id: str, *scopes: str) -> CallGrant:
+    return CallGrant(user_id, "client-1", frozenset(scopes))
+
+
 ALL_SCOPES = frozenset({"contacts:read", "contacts:write", "deals:read", "deals:write", "notes:read", "notes:write"})
 CATALOGUE = load_catalogue(Path(__file__).parents[2] / "src" / "deputy" / "demo" / "acme_tools.toml")
 
@@ -61,7 +68,7 @@ class AcmeCredentials:
         assert user_id == ALICE
         return self.pair.access.token
 
-    async def refreshed_access_token(self, user_id: str) -> str:
+    async def refreshed_access_token(self, user_id: str, stale: str | None = None) -> str:
         self.refreshes += 1
         if self.refresh_works:
             self.pair = self.store.refresh(self.pair.refresh.token, "deputy-demo", None, rotate=True)
@@ -78,7 +85,7 @@ class StaticCredentials:
         self.calls += 1
         return self.token
 
-    async def refreshed_access_token(self, user_id: str) -> str:
+    async def refreshed_access_token(self, user_id: str, stale: str | None = None) -> str:
         self.calls += 1
         return self.token
 
@@ -117,7 +124,7 @@ def assert_no_token(things: list[object], tokens: list[str]) -> None:
 
 async def call(client: BrokeredApiClient, request: UpstreamRequest, seen: list[object]) -> UpstreamResult:
     try:
-        result = await client.call(ALICE, request)
+        result = await client.call(_grant(ALICE, "crm.read", "crm.write"), request)
     except ToolCallError as exc:
         seen.append(exc)
         raise
@@ -150,6 +157,31 @@ async def test_list_search_get_create_update_succeed(
     )
     assert creds.refreshes == 0
     assert_no_token(seen, creds.issued)
+
+
+@pytest.mark.anyio
+async def test_the_broker_refuses_an_operation_outside_the_grant_before_touching_the_credential(
+    http: httpx.AsyncClient, store: AcmeStore
+) -> None:
+    creds = AcmeCredentials(store)
+    looked_up: list[str] = []
+
+    class Counting:
+        async def access_token(self, user_id: str) -> str:
+            looked_up.append(user_id)
+            return await creds.access_token(user_id)
+
+        async def refreshed_access_token(self, user_id: str, stale: str | None = None) -> str:
+            return await creds.refreshed_access_token(user_id)
+
+    client = BrokeredApiClient(http, API, Counting())
+    before = await client.call(_grant(ALICE, "crm.read"), request_for("contacts_list", {"limit": 100}))
+    with pytest.raises(ToolCallError) as refused:
+        await client.call(_grant(ALICE, "crm.read"), request_for("contacts_create", {"name": "Mallory"}))
+    assert refused.value.kind == "rejected" and "crm.write" in refused.value.message
+    assert looked_up == [ALICE]  # only the allowed call looked up the credential
+    after = await client.call(_grant(ALICE, "crm.read"), request_for("contacts_list", {"limit": 100}))
+    assert after.data == before.data  # nothing was created upstream
 
 
 @pytest.mark.anyio
@@ -244,7 +276,7 @@ async def test_a_path_that_could_escape_the_api_is_refused_before_any_credential
         "/contacts/é",
     ]:
         with pytest.raises(ToolCallError) as caught:
-            await client.call(ALICE, UpstreamRequest("GET", path))
+            await client.call(_grant(ALICE), UpstreamRequest("GET", path))
         assert caught.value.kind == "rejected"
     built = request_for("contacts_get", {"id": "con_1"})
     assert built.path == "/contacts/con_1"
@@ -255,7 +287,7 @@ async def test_a_path_that_could_escape_the_api_is_refused_before_any_credential
 async def test_no_api_configured_is_unavailable(http: httpx.AsyncClient) -> None:
     client = BrokeredApiClient(http, "", StaticCredentials())
     with pytest.raises(ToolCallError) as caught:
-        await client.call(ALICE, UpstreamRequest("GET", "/contacts"))
+        await client.call(_grant(ALICE), UpstreamRequest("GET", "/contacts"))
     assert caught.value.kind == "unavailable"
 
 
@@ -353,7 +385,7 @@ async def test_stub_statuses_map_to_kinds(
 async def test_a_hanging_upstream_times_out(stub_http: httpx.AsyncClient) -> None:
     client = BrokeredApiClient(stub_http, "https://stub.example/api/v1", StaticCredentials(), timeout=0.05)
     with pytest.raises(ToolCallError) as caught:
-        await client.call(ALICE, UpstreamRequest("GET", "/hang"))
+        await client.call(_grant(ALICE), UpstreamRequest("GET", "/hang"))
     assert caught.value.kind == "unavailable"
 
 
@@ -374,24 +406,24 @@ async def test_transport_failures_map_to_kinds(error: Exception, kind: str) -> N
     async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as http:
         client = BrokeredApiClient(http, API, StaticCredentials())
         with pytest.raises(ToolCallError) as caught:
-            await client.call(ALICE, UpstreamRequest("GET", "/contacts"))
+            await client.call(_grant(ALICE), UpstreamRequest("GET", "/contacts"))
     assert caught.value.kind == kind and caught.value.__cause__ is None
 
 
 @pytest.mark.anyio
 async def test_a_streamed_body_is_cut_off_at_the_limit(stub_http: httpx.AsyncClient) -> None:
     roomy = BrokeredApiClient(stub_http, "https://stub.example/api/v1", StaticCredentials(), max_response_bytes=1003)
-    assert (await roomy.call(ALICE, UpstreamRequest("GET", "/stream"))).status == 200  # exactly at the limit
+    assert (await roomy.call(_grant(ALICE), UpstreamRequest("GET", "/stream"))).status == 200  # exactly at the limit
     client = BrokeredApiClient(stub_http, "https://stub.example/api/v1", StaticCredentials(), max_response_bytes=1002)
     with pytest.raises(ToolCallError) as caught:
-        await client.call(ALICE, UpstreamRequest("GET", "/stream"))
+        await client.call(_grant(ALICE), UpstreamRequest("GET", "/stream"))
     assert caught.value.kind == "bad_response"
 
 
 @pytest.mark.anyio
 async def test_a_204_has_no_data(stub_http: httpx.AsyncClient) -> None:
     client = BrokeredApiClient(stub_http, "https://stub.example/api/v1", StaticCredentials())
-    assert await client.call(ALICE, UpstreamRequest("DELETE", "/empty")) == UpstreamResult(204, None)
+    assert await client.call(_grant(ALICE), UpstreamRequest("DELETE", "/empty")) == UpstreamResult(204, None)
 
 
 @pytest.mark.anyio
@@ -411,8 +443,8 @@ async def test_the_token_goes_into_that_request_only_and_never_comes_back(
 @pytest.mark.anyio
 async def test_upstream_cookies_are_not_replayed_into_later_calls(stub_http: httpx.AsyncClient) -> None:
     client = BrokeredApiClient(stub_http, "https://stub.example/api/v1", StaticCredentials())
-    await client.call(ALICE, UpstreamRequest("GET", "/cookie"))
-    result = await client.call("acme-u-1002", UpstreamRequest("GET", "/echo"))
+    await client.call(_grant(ALICE), UpstreamRequest("GET", "/cookie"))
+    result = await client.call(_grant("acme-u-1002"), UpstreamRequest("GET", "/echo"))
     assert isinstance(result.data, dict) and "cookie" not in result.data["you_sent"]
 
 
@@ -534,3 +566,22 @@ def test_results_never_carry_the_token_even_when_the_upstream_echoes_it() -> Non
 def test_sanitize_strips_credentials_and_control_characters(text: str, absent: str) -> None:
     cleaned = sanitize(text, ["s3cr3t"])
     assert absent not in cleaned and cleaned.isprintable() and len(sanitize(text * 100)) <= 200
+
+
+@pytest.mark.anyio
+async def test_configured_api_headers_are_sent_but_never_replace_the_credential(stub_http: httpx.AsyncClient) -> None:
+    headers = {"Notion-Version": "2022-06-28", "Accept": "application/vnd.github+json"}
+    client = BrokeredApiClient(stub_http, "https://stub.example/api/v1", StaticCredentials(), headers=headers)
+    result = await client.call(_grant(ALICE), UpstreamRequest("GET", "/echo"))
+    assert isinstance(result.data, dict)
+    sent = result.data["you_sent"]
+    assert sent["notion-version"] == "2022-06-28" and sent["accept"] == "application/vnd.github+json"
+    assert result.data["auth"] == "Bearer [redacted]"  # still Deputy's injected credential
+
+
+@pytest.mark.parametrize("name", ["Authorization", "cookie", "Host", "bad header"])
+def test_api_headers_that_would_carry_or_bend_a_credential_are_refused(name: str) -> None:
+    from deputy.config import UpstreamSettings
+
+    with pytest.raises(ValueError, match="api_headers"):
+        UpstreamSettings(client_id="c", discovery_url="https://up.example/.well-known/x", api_headers={name: "v"})

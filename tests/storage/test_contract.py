@@ -47,7 +47,7 @@ def store(db_url: str) -> Iterator[SqlStore]:
     db = Database(db_url)
     try:
         db.migrate()
-        yield SqlStore(db)
+        yield SqlStore(db, KeyRing.generate(NOW))
     finally:
         db.dispose()
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from deputy.keys import KeyRing
 from deputy.oauth.models import Client, ClientKind
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.store import SqlStore, Tx
@@ -34,7 +35,7 @@ def pg_store(postgres_url: str) -> Iterator[SqlStore]:
     db = Database(postgres_url)
     try:
         db.migrate()
-        yield SqlStore(db)
+        yield SqlStore(db, KeyRing.generate(NOW))
     finally:
         db.dispose()
 

@@ -1,1 +1,1 @@
-"""The audit log: every security decision, appended in the same transaction as the decision itself."""
+"""The audit log: every security decision, appended as an HMAC chain in the same transaction as the decision."""

@@ -4,6 +4,7 @@ The first caller to arrive writes, after one scheduler tick so that requests alr
 that arrive while a write is in flight are written together in the next transaction. Every caller waits until
 *its* event is committed, so the rule "no audit entry, no action" still holds (a failed write raises in the
 request whose event it was), while under concurrency N calls share one transaction instead of paying for N.
+Each event keeps the request id bound where it was queued, not that of the task that happens to write the batch.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from deputy.audit.context import current_request_id
 from deputy.audit.log import audit
 from deputy.service.context import ServiceContext
 
@@ -40,7 +42,7 @@ class AuditBatcher:
         """
         batch = self._next
         index = len(batch.events)
-        batch.events.append({"event": event, **fields})
+        batch.events.append({"event": event, "request_id": current_request_id.get(), **fields})
         if not self._writing:
             await self._drain()
         await batch.done.wait()
@@ -72,6 +74,6 @@ class AuditBatcher:
 
     def _write(self, events: list[dict[str, Any]]) -> None:
         now = self._ctx.clock.now()
-        with self._ctx.store.write() as tx:
+        with self._ctx.store.audit_only() as writer:
             for e in events:
-                audit(tx.audit, at=now, **e)
+                audit(writer, at=now, **e)

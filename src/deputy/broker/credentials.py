@@ -7,6 +7,7 @@ refresh token is stored in the same transaction that stores the new access token
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -14,9 +15,12 @@ from typing import TypeVar
 import anyio
 
 from deputy.audit.log import audit
-from deputy.broker.vault import VaultError
+from deputy.broker.rotation import quarantine
+from deputy.broker.vault import VaultError, broker_vault
 from deputy.resource.upstream_api import ToolCallError
+from deputy.service.cache import BoundedCache
 from deputy.service.context import ServiceContext
+from deputy.storage.sql.vault import SealedCredential
 from deputy.upstream.client import UpstreamClient, UpstreamError, UpstreamTokenResponse
 
 __all__ = ["VaultCredentials"]
@@ -26,6 +30,7 @@ ACCESS = "access_token"
 REFRESH = "refresh_token"
 EXPIRY_MARGIN = 30
 LEASE_POLL = 0.05  # seconds between looks while another instance refreshes
+SEALED_TTL = 5.0  # seconds a sealed access-token row is reused without reading the database
 
 
 def _reauthorize() -> ToolCallError:
@@ -46,6 +51,9 @@ class VaultCredentials:
         self._upstream = upstream
         self._run = run
         self._locks: dict[str, anyio.Lock] = {}
+        self._vault = broker_vault(ctx.vault)
+        # Ciphertext only, per user, briefly: saves the database read on the hot path (see deputy.service.cache).
+        self._sealed: BoundedCache[str, SealedCredential] = BoundedCache(10_000, SEALED_TTL)
 
     @property
     def _name(self) -> str:
@@ -57,19 +65,37 @@ class VaultCredentials:
         if sealed is None:
             return None
         try:
-            return self._ctx.vault.open(sealed), sealed.expires_at
-        except VaultError:
-            return None  # a corrupt or foreign entry is as good as none: the user re-authorizes
+            return self._vault.open(sealed), sealed.expires_at
+        except VaultError:  # corrupt or foreign: reported, taken out of use; the user re-authorizes
+            quarantine(self._ctx.store, sealed, now=self._ctx.clock.now())
+            return None
+
+    def _read(self, user_id: str, purpose: str) -> SealedCredential | None:
+        with self._ctx.store.read() as tx:
+            return tx.vault.get(user_id, self._name, purpose)
+
+    def _quarantine(self, sealed: SealedCredential) -> None:
+        quarantine(self._ctx.store, sealed, now=self._ctx.clock.now())
 
     async def access_token(self, user_id: str) -> str:
-        """Raises:
-        ToolCallError: ``reauthorize`` when there is no usable credential.
+        """The user's upstream access token, decrypted for one request (refreshed first if it is about to expire).
+
+        Raises:
+            ToolCallError: ``reauthorize`` when there is no usable credential.
         """
-        found = await self._call(self._open, user_id, ACCESS)
-        if found is None:
-            raise _reauthorize()
-        token, expires_at = found
-        if expires_at is not None and expires_at - EXPIRY_MARGIN <= self._ctx.clock.now():
+        sealed = self._sealed.get(user_id)
+        if sealed is None:
+            sealed = await self._call(self._read, user_id, ACCESS)
+            if sealed is None:
+                raise _reauthorize()
+            self._sealed.put(user_id, sealed)
+        try:
+            token = self._vault.open(sealed)
+        except VaultError:  # corrupt or foreign: reported, taken out of use; the user re-authorizes
+            self._sealed.pop(user_id)
+            await self._call(self._quarantine, sealed)
+            raise _reauthorize() from None
+        if sealed.expires_at is not None and sealed.expires_at - EXPIRY_MARGIN <= self._ctx.clock.now():
             return await self.refreshed_access_token(user_id, stale=token)
         return token
 
@@ -81,6 +107,7 @@ class VaultCredentials:
         Raises:
             ToolCallError: ``reauthorize`` (no refresh token, or the upstream refused it), ``unavailable``.
         """
+        self._sealed.pop(user_id)  # whatever happens next, the cached row is no longer the one to use
         lock = self._locks.setdefault(user_id, anyio.Lock())
         async with lock:  # callers in this process queue here instead of polling the database
             before = await self._call(self._snapshot, user_id)
@@ -107,6 +134,8 @@ class VaultCredentials:
             current = await self._call(self._snapshot, user_id)
             if current is not None and (before is None or current[1] != before[1]):
                 return False
+            if await self._call(self._read, user_id, REFRESH) is None:
+                raise _reauthorize()  # no refresh token at all (a provider without them): nothing to wait for
             if time.monotonic() > deadline:
                 raise ToolCallError("unavailable", "The upstream service is unavailable.")
             await anyio.sleep(LEASE_POLL)
@@ -125,7 +154,13 @@ class VaultCredentials:
         except UpstreamError as exc:
             if exc.unavailable:
                 raise ToolCallError("unavailable", "The upstream service is unavailable.") from None
-            await self._call(self._record_refused, user_id, exc.error)
+            await self._call(self._record_refused, user_id, exc.error, refresh[0])
+            if exc.error == "invalid_grant":
+                raise ToolCallError(
+                    "reauthorize",
+                    f"{self._name} no longer accepts this user's authorization (it was revoked or expired there); "
+                    "the user must authorize again.",
+                ) from None
             raise _reauthorize() from None
         await self._call(self._store, user_id, tokens)
         return tokens.access_token
@@ -141,8 +176,9 @@ class VaultCredentials:
         if sealed is None:
             return None
         try:
-            return self._ctx.vault.open(sealed), sealed.ciphertext
+            return self._vault.open(sealed), sealed.ciphertext
         except VaultError:
+            quarantine(self._ctx.store, sealed, now=self._ctx.clock.now())
             return None
 
     def _take_lease(self, user_id: str) -> bool:
@@ -185,9 +221,31 @@ class VaultCredentials:
                 )
             audit(tx.audit, "broker.upstream_refreshed", at=now, user_id=user_id, upstream=self._name)
 
-    def _record_refused(self, user_id: str, error: str) -> None:
+    def _still(self, sealed: SealedCredential, secret: str) -> bool:
+        """Whether the row still holds ``secret`` (a new authorization may have replaced it meanwhile)."""
+        try:
+            return hmac.compare_digest(self._vault.open(sealed), secret)
+        except VaultError:
+            return False
+
+    def _record_refused(self, user_id: str, error: str, refused: str) -> None:
+        """An ``invalid_grant`` means the user's upstream grant is gone (revoked upstream, or expired): its tokens
+        are dead, so they are deleted, and the user's consents are marked as needing a new authorization."""
         now = self._ctx.clock.now()
         with self._ctx.store.write() as tx:
+            current = tx.vault.get(user_id, self._name, REFRESH)
+            if error == "invalid_grant" and current is not None and self._still(current, refused):
+                tx.vault.delete_for_user(user_id, self._name)
+                marked = tx.consents.mark_reauth_required(user_id, now=now)
+                audit(
+                    tx.audit,
+                    "broker.upstream_grant_revoked",
+                    at=now,
+                    outcome="refused",
+                    user_id=user_id,
+                    upstream=self._name,
+                    consents_marked=marked,
+                )
             audit(
                 tx.audit,
                 "broker.upstream_refresh_refused",

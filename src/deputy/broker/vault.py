@@ -2,12 +2,19 @@
 
 The associated data is ``user|upstream|purpose|key id``: a ciphertext copied into another user's row (or another
 purpose's) fails authentication instead of decrypting. The newest vault key seals; any key in the ring opens.
-This is the only module that imports ``cryptography.hazmat``.
+This is the only module that imports ``cryptography.hazmat``, and only modules of ``deputy.broker`` may import it
+(a ruff ``banned-api`` rule; the composition root in ``deputy.app`` builds it and hands the rest of the service
+layer the seal-only ``CredentialSealer`` view).
+
+The ciphers are looked up by key id in the live key ring, so a ring reloaded after ``deputy keys rotate`` is used
+at once; an unknown key id first asks ``on_unknown_key`` to reload (another instance may have rotated and
+re-encrypted before this one noticed the new file).
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -17,7 +24,7 @@ from deputy.errors import DeputyError
 from deputy.keys import KeyRing
 from deputy.storage.sql.vault import SealedCredential
 
-__all__ = ["UpstreamTokens", "Vault", "VaultError"]
+__all__ = ["UpstreamTokens", "Vault", "VaultError", "broker_vault"]
 
 NONCE_BYTES = 12
 
@@ -40,23 +47,47 @@ def _aad(user_id: str, upstream: str, purpose: str, key_id: str) -> bytes:
 class Vault:
     """Seals and opens credential rows; storage is the caller's business (see ``deputy.storage.sql.vault``)."""
 
-    def __init__(self, keys: KeyRing) -> None:
-        self._keys = {k.kid: AESGCM(k.key) for k in keys.vault}
-        self._current = keys.vault[-1].kid
+    def __init__(self, keys: KeyRing, *, on_unknown_key: Callable[[], bool] | None = None) -> None:
+        self._ring = keys
+        self._ciphers: dict[tuple[str, bytes], AESGCM] = {}
+        self._on_unknown_key = on_unknown_key
+
+    @property
+    def current_kid(self) -> str:
+        return self._ring.vault[-1].kid
+
+    def _cipher(self, kid: str) -> AESGCM | None:
+        for _ in range(2):
+            for k in self._ring.vault:
+                if k.kid == kid:
+                    cipher = self._ciphers.get((kid, k.key))
+                    if cipher is None:
+                        cipher = self._ciphers[(kid, k.key)] = AESGCM(k.key)
+                    return cipher
+            if self._on_unknown_key is None or not self._on_unknown_key():
+                return None
+        return None
+
+    def _sealing(self) -> tuple[str, AESGCM]:
+        kid = self.current_kid
+        cipher = self._cipher(kid)
+        if cipher is None:  # pragma: no cover - the current key is in the ring by definition
+            raise VaultError("the current vault key is missing from the ring")
+        return kid, cipher
 
     def seal(
         self, *, user_id: str, upstream: str, purpose: str, secret: str, expires_at: int | None, now: int
     ) -> SealedCredential:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        aad = _aad(user_id, upstream, purpose, self._current)
-        ct = self._keys[self._current].encrypt(nonce, secret.encode(), aad)
-        return SealedCredential(user_id, upstream, purpose, self._current, nonce + ct, expires_at, now)
+        kid, cipher = self._sealing()
+        ct = cipher.encrypt(nonce, secret.encode(), _aad(user_id, upstream, purpose, kid))
+        return SealedCredential(user_id, upstream, purpose, kid, nonce + ct, expires_at, now)
 
     def open(self, sealed: SealedCredential) -> str:
         """Raises:
         VaultError: unknown key id, or the ciphertext does not authenticate for this row.
         """
-        cipher = self._keys.get(sealed.key_id)
+        cipher = self._cipher(sealed.key_id)
         if cipher is None:
             raise VaultError(f"vault entry sealed with unknown key {sealed.key_id}")
         nonce, ct = sealed.ciphertext[:NONCE_BYTES], sealed.ciphertext[NONCE_BYTES:]
@@ -69,15 +100,15 @@ class Vault:
     def seal_bytes(self, context: str, secret: str) -> bytes:
         """Short-lived secrets kept in other tables (the upstream PKCE verifier), bound to ``context``."""
         nonce = secrets.token_bytes(NONCE_BYTES)
-        aad = f"{context}|{self._current}".encode()
-        return self._current.encode() + b"." + nonce + self._keys[self._current].encrypt(nonce, secret.encode(), aad)
+        kid, cipher = self._sealing()
+        return kid.encode() + b"." + nonce + cipher.encrypt(nonce, secret.encode(), f"{context}|{kid}".encode())
 
     def open_bytes(self, context: str, blob: bytes) -> str:
         """Raises:
         VaultError: as ``open``.
         """
         kid, _, rest = blob.partition(b".")
-        cipher = self._keys.get(kid.decode(errors="replace"))
+        cipher = self._cipher(kid.decode(errors="replace"))
         if cipher is None or len(rest) <= NONCE_BYTES:
             raise VaultError("sealed value uses an unknown key")
         try:
@@ -85,3 +116,14 @@ class Vault:
             return cipher.decrypt(rest[:NONCE_BYTES], rest[NONCE_BYTES:], aad).decode()
         except (InvalidTag, ValueError) as exc:
             raise VaultError("sealed value does not authenticate") from exc
+
+
+def broker_vault(sealer: object) -> Vault:
+    """The full vault behind the service context's seal-only view; for ``deputy.broker`` modules only.
+
+    Raises:
+        TypeError: the context was built with something else (a wiring mistake, never user input).
+    """
+    if not isinstance(sealer, Vault):
+        raise TypeError("the service context's vault is not a deputy.broker.vault.Vault")
+    return sealer

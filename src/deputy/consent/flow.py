@@ -13,7 +13,8 @@ stateDiagram-v2
 ```
 
 Each arrow is one guarded ``UPDATE … RETURNING`` in ``deputy.storage.sql.flows``; the guard is the source state,
-so no transition can happen twice. There is no arrow from ``pending`` to the upstream: invariant 1.
+so no transition can happen twice. There is no arrow from ``pending`` to the upstream: invariant 1. A remembered
+consent (docs/consent.md) takes the same ``pending → approved`` arrow within GET /authorize itself.
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ DEMO_SCOPES: dict[str, dict[str, Any]] = {
 }
 
 
-def demo_settings(data_dir: Path, *, deputy_url: str, acme_url: str, acme_secret: str, port: int) -> Settings:
+def demo_settings(
+    data_dir: Path, *, deputy_url: str, acme_url: str, acme_secret: str, port: int, intents: bool = True
+) -> Settings:
     return load_settings(
         None,
         overrides={
@@ -52,6 +54,7 @@ def demo_settings(data_dir: Path, *, deputy_url: str, acme_url: str, acme_secret
             "tools": {"catalogue": str(ACME_TOOLS)},
             "scopes": DEMO_SCOPES,
             "default_scopes": ["crm.read", "crm.write"],
+            "intents": {"enabled": intents},
         },
     )
 

@@ -14,9 +14,9 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
 from deputy.errors import InvalidClientError, InvalidRequestError
-from deputy.service.token import ClientCredentials
+from deputy.service.token import ClientCredentials, assertion_credentials
 
-__all__ = ["client_credentials", "read_form", "single_values"]
+__all__ = ["client_credentials", "read_form", "read_pairs", "single_values"]
 
 MAX_VALUE = 4096
 MAX_FIELDS = 50
@@ -44,24 +44,35 @@ async def read_form(request: Request) -> dict[str, str]:
     Raises:
         InvalidRequestError: not ``application/x-www-form-urlencoded``, not UTF-8, too many fields, or malformed.
     """
+    return single_values(await read_pairs(request))
+
+
+async def read_pairs(request: Request) -> list[tuple[str, str]]:
+    """The urlencoded body as ordered pairs, repeats kept, for the few parameters a spec lets repeat (RFC 8693
+    ``audience`` and ``resource``); everything else still goes through ``single_values``.
+
+    Raises:
+        InvalidRequestError: as ``read_form``.
+    """
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/x-www-form-urlencoded":
         raise InvalidRequestError("expected application/x-www-form-urlencoded")
     try:
         text = (await request.body()).decode("utf-8")
-        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, encoding="utf-8", errors="strict")
+        return parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS, encoding="utf-8", errors="strict")
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequestError("malformed form body") from exc
-    return single_values(pairs)
 
 
 def client_credentials(request: Request, form: dict[str, str]) -> ClientCredentials:
-    """RFC 6749 §2.3.1: HTTP Basic (url-encoded id and secret) or the form; never both.
+    """RFC 6749 §2.3.1: HTTP Basic (url-encoded id and secret), the form, or a client assertion; never two of them.
 
     Raises:
         InvalidClientError / InvalidRequestError: malformed or conflicting client authentication.
     """
     header = request.headers.get("authorization")
+    if "client_assertion" in form or "client_assertion_type" in form:  # RFC 7523 §2.2 (private_key_jwt)
+        return assertion_credentials(form, other_method=header is not None)
     if header is not None:
         if "client_secret" in form:
             raise InvalidRequestError("use one client authentication method")

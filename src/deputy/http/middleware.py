@@ -34,7 +34,8 @@ class SecurityHeadersMiddleware:
 class BodyLimitMiddleware:
     """Refuse bodies over ``limit`` bytes with 413 before the endpoint parses anything.
 
-    Browser endpoints (``html_paths``) get a small HTML page, everything else an OAuth-style JSON error.
+    Browser endpoints (``html_paths``: exact paths, or prefixes ending in ``/``) get a small HTML page, everything
+    else an OAuth-style JSON error.
     """
 
     def __init__(self, app: ASGIApp, limit: int, html_paths: frozenset[str] = frozenset()) -> None:
@@ -47,7 +48,8 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        html = scope.get("path") in self.html_paths
+        path = str(scope.get("path", ""))
+        html = path in self.html_paths or any(p.endswith("/") and path.startswith(p) for p in self.html_paths)
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await _too_large(send, html=html)
             return

@@ -25,6 +25,7 @@ __all__ = [
 class ClientKind(StrEnum):
     DYNAMIC = "dynamic"  # RFC 7591 registration: unverified, expires when unused
     STATIC = "static"  # pre-registered by the operator in the configuration
+    DOCUMENT = "document"  # https client_id naming its client metadata document; never stored
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,7 @@ class Consent:
     approved_at: int
     last_used_at: int | None = None
     revoked_at: int | None = None
+    reauth_required_at: int | None = None  # set when the upstream refused this user's refresh token
 
 
 @dataclass(frozen=True)

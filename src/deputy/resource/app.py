@@ -18,6 +18,7 @@ from deputy.audit.batch import AuditBatcher
 from deputy.broker.credentials import VaultCredentials
 from deputy.resource.auth import McpAuthMiddleware
 from deputy.resource.catalogue import Catalogue, load_catalogue
+from deputy.resource.downstream_tools import downstream_targets
 from deputy.resource.fastpath import FastPath
 from deputy.resource.metadata import metadata_url, protected_resource_metadata
 from deputy.resource.revocations import RevocationCache
@@ -53,9 +54,11 @@ class McpEndpoint:
             self.credentials,
             timeout=settings.tools.timeout_seconds,
             max_response_bytes=settings.tools.max_response_bytes,
+            downstream=downstream_targets(ctx, self.catalogue, run),
+            headers=settings.upstream.api_headers,
         )
         self.audit = AuditBatcher(ctx, run)
-        self.handlers = ToolHandlers(ctx, self.catalogue, api, self.audit)
+        self.handlers = ToolHandlers(ctx, self.catalogue, api, self.audit, run=run)
         server = build_mcp_server(ctx, self.handlers)
         host = urlsplit(settings.issuer).netloc
         security = TransportSecuritySettings(

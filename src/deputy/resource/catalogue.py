@@ -63,6 +63,7 @@ DRAFT_2020_12: Final = "https://json-schema.org/draft/2020-12/schema"
 MAX_SCHEMA_DEPTH: Final = 64
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_DOWNSTREAM: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _SCOPE = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")  # RFC 6749 §3.3 scope-token
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _PATH_LITERAL = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/]*")  # RFC 3986 pchar and "/", without "%"
@@ -194,6 +195,9 @@ class ToolSpec:
     scope: str
     kind: Kind
     body: BodyMode
+    # The configured downstream service (``[downstream.NAME]``) this tool calls instead of the upstream API, with a
+    # token minted for that service by token exchange; None for upstream tools.
+    downstream: str | None = None
     placeholders: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -207,6 +211,10 @@ class ToolSpec:
         _check_choice(self.body, BODY_MODES, f"{where}.body")
         if not isinstance(self.scope, str) or not _SCOPE.fullmatch(self.scope):
             raise ConfigError(f"{where}.scope: must be one OAuth scope token (no spaces)")
+        if self.downstream is not None and (
+            not isinstance(self.downstream, str) or not _DOWNSTREAM.fullmatch(self.downstream)
+        ):
+            raise ConfigError(f"{where}.downstream: must name a [downstream.NAME] service")
         schema = _checked_schema(self.input_schema, f"{where}.input_schema")
         object.__setattr__(self, "input_schema", schema)
         object.__setattr__(self, "placeholders", _checked_path(self.path, schema, f"{where}.path"))
@@ -355,7 +363,7 @@ class Catalogue:
 
 # --- TOML -----------------------------------------------------------------------------------------------------
 
-_TOOL_KEYS: Final = ("title", "description", "method", "path", "scope", "kind", "body", "input_schema")
+_TOOL_KEYS: Final = ("title", "description", "method", "path", "scope", "kind", "body", "input_schema", "downstream")
 _REQUIRED_KEYS: Final = ("description", "method", "path", "scope", "kind", "input_schema")
 
 
@@ -407,6 +415,7 @@ def _parse_tool(name: str, table: object) -> ToolSpec:
         scope=cast(str, table["scope"]),
         kind=cast(Kind, table["kind"]),
         body=cast(BodyMode, table.get("body", default_body(str(method)))),
+        downstream=cast(str | None, table.get("downstream")),
     )
 
 
@@ -439,6 +448,8 @@ def dump_catalogue(catalogue: Catalogue) -> str:
             lines.append(f"title = {_toml_string(tool.title)}")
         for key in ("description", "method", "path", "scope", "kind", "body"):
             lines.append(f"{key} = {_toml_string(str(getattr(tool, key)))}")
+        if tool.downstream is not None:
+            lines.append(f"downstream = {_toml_string(tool.downstream)}")
         lines += ["input_schema = '''", _toml_literal_json(tool.input_schema), "'''", ""]
     return "\n".join(lines)
 

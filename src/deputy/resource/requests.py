@@ -67,6 +67,8 @@ class UpstreamRequest:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     json: object | None = None
+    scope: str | None = None  # the Deputy scope the operation needs; the broker checks it against the caller's grant
+    downstream: str | None = None  # a configured downstream service instead of the upstream API
 
 
 def validate_arguments(tool: ToolSpec, arguments: object) -> dict[str, object]:
@@ -98,12 +100,12 @@ def build_request(tool: ToolSpec, arguments: object) -> UpstreamRequest:
     path = _PLACEHOLDER.sub(lambda match: _path_value(match.group(1), values.get(match.group(1))), tool.path)
     rest = {key: value for key, value in values.items() if key not in tool.placeholders}
     if tool.body == "json":
-        return UpstreamRequest(tool.method, path, json=rest)
+        return UpstreamRequest(tool.method, path, json=rest, scope=tool.scope, downstream=tool.downstream)
     if tool.body == "query":
-        return UpstreamRequest(tool.method, path, query=_query(rest))
+        return UpstreamRequest(tool.method, path, query=_query(rest), scope=tool.scope, downstream=tool.downstream)
     if rest:
         raise ToolArgumentError(f"{_json_path((next(iter(rest)),))}: this tool takes no such argument")
-    return UpstreamRequest(tool.method, path)
+    return UpstreamRequest(tool.method, path, scope=tool.scope, downstream=tool.downstream)
 
 
 # --- validation -----------------------------------------------------------------------------------------------

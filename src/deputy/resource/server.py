@@ -4,7 +4,8 @@ Stateless mode with JSON responses: every request stands alone and carries its o
 can serve any request (no session lives in process memory) and the 2025-11-25 handshake and the stateless
 2026-07-28 revision are both served by the SDK. A handle-free design also means there is no session id to hijack.
 Each tool call knows the verified principal (user, client, scopes) from the gate in ``auth.py`` and is audited with
-its outcome and duration, never with a credential.
+its outcome and duration, never with a credential. A write tool the ``[intents]`` policy guards runs as a draft
+and commits only with the user's signed confirmation (``deputy.intents``); read tools take the direct path.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from mcp.server.lowlevel.server import Server
 
 from deputy import __version__
 from deputy.audit.batch import AuditBatcher
+from deputy.intents.gate import IntentGate, Run
+from deputy.intents.results import PLAIN, Channel, ToolResult, channel_of
 from deputy.resource.auth import PRINCIPAL
 from deputy.resource.catalogue import Catalogue, ToolSpec
-from deputy.resource.requests import ToolArgumentError, build_request
-from deputy.resource.upstream_api import BrokeredApiClient, ToolCallError
+from deputy.resource.requests import ToolArgumentError, UpstreamRequest, build_request
+from deputy.resource.upstream_api import BrokeredApiClient, CallGrant, ToolCallError
 from deputy.resource.verifier import Principal
 from deputy.service.context import ServiceContext
 
@@ -50,13 +53,13 @@ def _principal(ctx: ServerRequestContext[Any]) -> Principal:
     return principal
 
 
-def _tool(spec: ToolSpec) -> types.Tool:
+def _tool(spec: ToolSpec, input_schema: dict[str, Any]) -> types.Tool:
     write = spec.kind == "write"
     return types.Tool(
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        input_schema=json.loads(json.dumps(spec.input_schema)),
+        input_schema=input_schema,
         annotations=types.ToolAnnotations(
             read_only_hint=not write, destructive_hint=False if write else None, open_world_hint=True
         ),
@@ -73,17 +76,32 @@ def _error_text(exc: ToolCallError) -> str:
     return exc.message
 
 
+_OK_OUTCOMES = frozenset({"ok", "drafted", "confirmation-pending"})
+
+
+async def _inline(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
 class ToolHandlers:
-    """The tool logic, shared by the SDK's handlers and the fast path (``fastpath.py``)."""
+    """The tool logic, shared by the SDK's handlers and the fast path (``fastpath.py``). ``run`` runs a unit of
+    work against the store (``Deps.run``); inline when not given."""
 
     def __init__(
-        self, ctx: ServiceContext, catalogue: Catalogue, api: BrokeredApiClient, batcher: AuditBatcher
+        self,
+        ctx: ServiceContext,
+        catalogue: Catalogue,
+        api: BrokeredApiClient,
+        batcher: AuditBatcher,
+        *,
+        run: Run | None = None,
     ) -> None:
         self.ctx = ctx
         self.catalogue = catalogue
         self.api = api
         self.audit = batcher
-        self.tools = [_WHOAMI_TOOL, *(_tool(t) for t in catalogue.tools)]
+        self.intents = IntentGate(ctx, catalogue, run or _inline, batcher)
+        self.tools = [_WHOAMI_TOOL, *(_tool(t, self.intents.published_schema(t)) for t in catalogue.tools)]
 
     async def list_tools(
         self, ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
@@ -91,24 +109,22 @@ class ToolHandlers:
         _principal(ctx)
         return types.ListToolsResult(tools=self.tools)
 
-    async def call_tool(
-        self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
-        return await self.call(_principal(ctx), params.name, params.arguments or {})
+    async def call_tool(self, ctx: ServerRequestContext[Any], params: types.CallToolRequestParams) -> ToolResult:
+        return await self.call(_principal(ctx), params.name, params.arguments or {}, channel_of(ctx, params))
 
-    async def call(self, principal: Principal, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def call(
+        self, principal: Principal, name: str, arguments: dict[str, Any], channel: Channel = PLAIN
+    ) -> ToolResult:
         """Run one tool for a verified principal, audited. A write is audited *before* it reaches the upstream as
-        well, so a write that cannot be audited never happens (fail closed)."""
+        well, so a write that cannot be audited never happens (fail closed). ``channel`` says how a draft may be
+        put to this caller (``deputy.intents.results``); a plain result unless the caller can take more."""
         tool = self._audit_name(name)
-        spec = self.catalogue.get(name)
-        if spec is not None and spec.kind == "write":
-            await self.audit.append("tool.started", client_id=principal.client_id, user_id=principal.user_id, tool=tool)
         started = time.perf_counter()
-        result, outcome = await self._dispatch(principal, name, arguments)
+        result, outcome = await self._dispatch(principal, name, arguments, channel)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         await self.audit.append(
             "tool.called",
-            outcome="ok" if outcome == "ok" else "error",
+            outcome="ok" if outcome in _OK_OUTCOMES else "error",
             client_id=principal.client_id,
             user_id=principal.user_id,
             tool=tool,
@@ -124,8 +140,8 @@ class ToolHandlers:
         return "unknown:" + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
     async def _dispatch(
-        self, principal: Principal, name: str, arguments: dict[str, Any]
-    ) -> tuple[types.CallToolResult, str]:
+        self, principal: Principal, name: str, arguments: dict[str, Any], channel: Channel
+    ) -> tuple[ToolResult, str]:
         if name == WHOAMI:
             data: dict[str, object] = {
                 "user": principal.user_id,
@@ -139,10 +155,33 @@ class ToolHandlers:
         if spec.scope not in principal.scopes:  # the gate answers 403 first; this is defence in depth
             return _text_result(f"This tool needs the {spec.scope} scope.", error=True), "insufficient-scope"
         try:
+            if spec.kind == "write" and self.intents.guards(spec):
+                return await self.intents.call(
+                    principal, spec, arguments, channel, lambda request: self._execute(principal, spec, request)
+                )
             request = build_request(spec, arguments)
-            result = await self.api.call(principal.user_id, request)
         except ToolArgumentError as exc:
             return _text_result(f"Invalid arguments: {exc}", error=True), "invalid-arguments"
+        return await self._execute(principal, spec, request)
+
+    async def _execute(
+        self, principal: Principal, spec: ToolSpec, request: UpstreamRequest
+    ) -> tuple[types.CallToolResult, str]:
+        """The upstream call itself, through the broker."""
+        if spec.kind == "write":
+            await self.audit.append(
+                "tool.started", client_id=principal.client_id, user_id=principal.user_id, tool=spec.name
+            )
+        try:
+            grant = CallGrant(
+                principal.user_id,
+                principal.client_id,
+                principal.scopes,
+                principal.grant_id,
+                principal.jti,
+                principal.expires_at,
+            )
+            result = await self.api.call(grant, request)
         except ToolCallError as exc:
             return _text_result(_error_text(exc), error=True), exc.kind
         data = result.data if isinstance(result.data, dict) else {"result": result.data}

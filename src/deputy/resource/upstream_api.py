@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final, Literal, NoReturn, Protocol
 from urllib.parse import unquote
@@ -22,11 +22,14 @@ import anyio
 import httpx
 
 from deputy.errors import ConfigError, DeputyError
+from deputy.metrics import timed_upstream
 from deputy.resource.requests import UpstreamRequest
 
 __all__ = [
     "BrokeredApiClient",
+    "CallGrant",
     "CredentialSource",
+    "DownstreamTarget",
     "ToolCallError",
     "ToolCallKind",
     "UpstreamResult",
@@ -44,13 +47,36 @@ _OPAQUE = re.compile(r"[A-Za-z0-9_\-.~+/=]{32,}")  # anything token-shaped: long
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 
 
+@dataclass(frozen=True)
+class CallGrant:
+    """The handle a tool call carries into the broker: for whom, through which client, with which scopes. Tool
+    code holds this, never a credential; the broker resolves it to the user's upstream token per request."""
+
+    user_id: str
+    client_id: str
+    scopes: frozenset[str]
+    grant_id: str = ""
+    jti: str = ""
+    expires_at: int = 0
+
+
+@dataclass(frozen=True)
+class DownstreamTarget:
+    """A service that trusts Deputy: calls go to ``base_url`` with a token ``mint`` exchanges for the caller's grant
+    and the operation's scope (RFC 8693), never with the upstream credential and never with the caller's token."""
+
+    base_url: str
+    mint: Callable[[CallGrant, str | None], Awaitable[str]]
+
+
 class CredentialSource(Protocol):
     """The broker's side of a call. Raise ``ToolCallError("reauthorize", …)`` when the user has no usable grant."""
 
     async def access_token(self, user_id: str) -> str: ...
 
-    async def refreshed_access_token(self, user_id: str) -> str:
-        """A new access token; called once when the upstream answered 401 to the current one."""
+    async def refreshed_access_token(self, user_id: str, stale: str | None = None) -> str:
+        """A new access token; called once when the upstream answered 401 to ``stale``. If the stored token is
+        no longer ``stale`` (a concurrent call refreshed it), that newer token is the answer: no second refresh."""
         ...
 
 
@@ -206,36 +232,65 @@ class BrokeredApiClient:
         *,
         timeout: float = 10.0,
         max_response_bytes: int = 1_000_000,
+        downstream: Mapping[str, DownstreamTarget] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._http = http
+        self._headers = dict(headers or {})  # upstream API only (e.g. an API version), never for downstream calls
         self._base = _checked_base_url(base_url) if base_url else ""
+        self._downstream = {
+            name: DownstreamTarget(_checked_base_url(t.base_url), t.mint) for name, t in (downstream or {}).items()
+        }
         self._credentials = credentials
         self._timeout = timeout
         self._max_bytes = max_response_bytes
 
-    async def call(self, user_id: str, request: UpstreamRequest) -> UpstreamResult:
-        """Send ``request`` for ``user_id``; on a 401, refresh the token once and send it again.
+    async def call(self, grant: CallGrant, request: UpstreamRequest) -> UpstreamResult:
+        """Send ``request`` for the grant's user; on a 401, refresh the token once and send it again.
+
+        The grant must hold the scope the operation needs: the MCP gate checked it already, and the broker checks
+        again at the moment it would use the credential, so no code path between them can widen a call.
 
         Raises:
-            ToolCallError: see ``map_status``; also ``rejected`` for a path that could leave the API's base path,
-                ``unavailable`` for timeouts and network errors, ``bad_response`` for an oversized body.
+            ToolCallError: see ``map_status``; also ``rejected`` for a scope the grant lacks or a path that could
+                leave the API's base path, ``unavailable`` for timeouts and network errors, ``bad_response`` for an
+                oversized body.
         """
+        if request.scope is not None and request.scope not in grant.scopes:
+            raise ToolCallError("rejected", f"this operation needs the {request.scope} scope, which was not granted")
+        if request.downstream is not None:
+            return await self._call_downstream(grant, request)
+        user_id = grant.user_id
         url = self._url(request.path)
         token = await self._credentials.access_token(user_id)
         used = [token]
         response = await self._exchange(url, request, token)
         if response.status == 401:
-            token = await self._credentials.refreshed_access_token(user_id)
+            token = await self._credentials.refreshed_access_token(user_id, stale=token)
             used.append(token)
             response = await self._exchange(url, request, token)
         return map_status(response.status, response.body, retry_after=response.retry_after, redact=used)
 
-    def _url(self, path: str) -> str:
-        if not self._base:
+    async def _call_downstream(self, grant: CallGrant, request: UpstreamRequest) -> UpstreamResult:
+        """One call to a downstream service with a freshly exchanged, audience-bound token. A 401 there is not
+        retried: the token was minted for this very call, so a refusal is the service's policy, not expiry."""
+        target = self._downstream.get(request.downstream or "")
+        if target is None:
+            raise ToolCallError("unavailable", "this tool's downstream service is not configured")
+        url = self._url(request.path, target.base_url)
+        token = await target.mint(grant, request.scope)
+        response = await self._exchange(url, request, token)
+        if response.status == 401:
+            raise ToolCallError("rejected", "the downstream service refused the token Deputy minted for this call")
+        return map_status(response.status, response.body, retry_after=response.retry_after, redact=[token])
+
+    def _url(self, path: str, base: str | None = None) -> str:
+        base = self._base if base is None else base
+        if not base:
             raise ToolCallError("unavailable", "no upstream API is configured")
         if not _PATH.fullmatch(path) or path.startswith("//") or ".." in _decoded(path):
             raise ToolCallError("rejected", "the request path is not allowed")
-        return self._base + path
+        return base + path
 
     async def _exchange(self, url: str, request: UpstreamRequest, token: str) -> _Response:
         if not token or not token.isascii() or not token.isprintable() or " " in token:
@@ -250,13 +305,15 @@ class BrokeredApiClient:
         except httpx.HTTPError as exc:  # the exception's request carries the header: keep only its type
             raise ToolCallError("unavailable", f"the upstream is unreachable ({type(exc).__name__})") from None
 
+    @timed_upstream("api")
     async def _send(self, url: str, request: UpstreamRequest, token: str) -> _Response:
+        extra = self._headers if request.downstream is None else {}
         sent = self._http.build_request(
             request.method,
             url,
             params=list(request.query) or None,
             json=request.json,
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+            headers={"Accept": "application/json", **extra, "Authorization": f"Bearer {token}"},
             timeout=self._timeout,
         )
         sent.headers.pop("cookie", None)  # a shared cookie jar must not carry one user's session into another's call

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from deputy.audit.log import audit
+from deputy.consent.remember import check_navigation, remember_until
 from deputy.errors import (
     AccessDeniedError,
     AuthorizationRedirect,
@@ -26,7 +27,17 @@ from deputy.oauth.redirect_uri import is_loopback_redirect_uri, redirect_host
 from deputy.oauth.redirects import authorization_response_url
 from deputy.oauth.scopes import upstream_scopes_for
 from deputy.oauth.tokens import new_code, new_id, new_secret
+from deputy.service.browser_session import BINDING, CODE, CSRF, STATE, csrf_binding, new_session
+from deputy.service.browser_session import SESSION as SESSION
+from deputy.service.client_documents import (
+    ClientDocumentError,
+    DocumentClient,
+    is_document_client_id,
+    load_document_client,
+)
 from deputy.service.context import ServiceContext
+from deputy.service.sign_in import SIGN_IN_CLIENT, complete_sign_in
+from deputy.storage.sql.identity import ConsentKey
 from deputy.storage.sql.store import Tx
 from deputy.upstream.client import UpstreamIdentity, UpstreamTokenResponse
 
@@ -39,16 +50,14 @@ __all__ = [
     "consume_callback",
     "deny",
     "fail_callback",
+    "resolve_document_client",
     "session_user",
     "start_authorization",
     "upstream_failure",
 ]
 
-CSRF = "csrf"
-BINDING = "binding"
-STATE = "upstream-state"
-SESSION = "session"
-CODE = "code"
+
+_csrf_binding = csrf_binding  # the name deputy.intents imports
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,10 @@ class ConsentView:
     loopback_only: bool
     unverified: bool
     user: User | None
+    verified_domain: str | None = None
+    """For a client metadata document: the host it was fetched from, the one identity Deputy can vouch for."""
+    remember_days: int | None = None
+    """Under ``consent.prompt = "remember"``: how long an approval on this page will stand in for it."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +96,6 @@ class CompletedFlow:
     session_token: str | None
 
 
-def _csrf_binding(csrf_cookie: str, token: str) -> str:
-    # Double-submit, signed: the stored hash covers the browser's cookie and the form token together.
-    return f"{csrf_cookie}|{token}"
-
-
 def session_user(ctx: ServiceContext, session_cookie: str | None) -> User | None:
     if not session_cookie:
         return None
@@ -96,10 +104,63 @@ def session_user(ctx: ServiceContext, session_cookie: str | None) -> User | None
         return tx.users.load(user_id) if user_id else None
 
 
+async def resolve_document_client(ctx: ServiceContext, client_id: str | None) -> DocumentClient | None:
+    """For an https ``client_id``, the client its metadata document describes, fetched before the transaction of
+    :func:`start_authorization`; ``None`` for any other client_id.
+
+    Raises:
+        BrowserFlowError: the document cannot be fetched or used. Shown locally, never redirected: the redirect URI
+            is not validated, and cannot be without the document.
+    """
+    if not is_document_client_id(ctx, client_id):
+        return None
+    try:
+        return await load_document_client(ctx, client_id or "")
+    except ClientDocumentError as exc:
+        raise BrowserFlowError(
+            "Unknown application",
+            "Deputy could not load a valid description of this application from its address.",
+            cause=exc.reason,
+        ) from None
+
+
+def _load_client(tx: Tx, client_id: str | None, document: DocumentClient | None, now: int) -> Client | None:
+    """The registered client, or the one a document describes; a document URL is never looked up as a row.
+
+    Raises:
+        BrowserFlowError: the operator disabled the client (shown locally, never redirected).
+    """
+    if document is not None and client_id == document.client.client_id:
+        client: Client | None = document.client
+    elif not client_id or "://" in client_id:
+        return None
+    else:
+        client = tx.clients.load(client_id, now=now)
+    if client_id and (client is None or client.kind is ClientKind.DOCUMENT) and tx.clients.is_disabled(client_id):
+        raise BrowserFlowError(
+            "Application disabled",
+            "The operator of this service has disabled this application. Nothing was shared.",
+            status=403,
+            cause="client disabled",
+        )
+    return client
+
+
 def start_authorization(
-    ctx: ServiceContext, params: Mapping[str, str], *, csrf_cookie: str, user: User | None
-) -> ConsentView:
+    ctx: ServiceContext,
+    params: Mapping[str, str],
+    *,
+    csrf_cookie: str,
+    user: User | None,
+    document: DocumentClient | None = None,
+    fetch_site: str | None = None,
+) -> ConsentView | ApprovedFlow:
     """Validate the request and open a PENDING flow. Nothing goes upstream and no state cookie exists yet.
+    ``document`` is the client resolved by :func:`resolve_document_client`, for an https client_id.
+
+    Returns the consent page to show, or, when a remembered consent of the signed-in ``user`` applies to this
+    navigation (``fetch_site`` is its ``Sec-Fetch-Site``; docs/consent.md), the flow already APPROVED, to be sent
+    upstream exactly like an approval on the page.
 
     Raises:
         BrowserFlowError: before the client and redirect URI are validated (shown locally).
@@ -107,8 +168,9 @@ def start_authorization(
     """
     now = ctx.clock.now()
     settings = ctx.settings
+    refused: AuthorizationRedirect | None = None
     with ctx.store.write() as tx:
-        client = tx.clients.load(params.get("client_id", ""), now=now) if params.get("client_id") else None
+        client = _load_client(tx, params.get("client_id"), document, now)
         redirect_uri = validate_client_and_redirect(client, params.get("redirect_uri"))
         assert client is not None  # noqa: S101 (validate_client_and_redirect raised otherwise)
         try:
@@ -121,24 +183,47 @@ def start_authorization(
                 default_scopes=settings.effective_default_scopes,
             )
         except OAuthError as exc:
+            # Raised only after this transaction commits: raising inside it would roll the audit entry back.
             audit(tx.audit, "authorize.refused", at=now, outcome="refused", client_id=client.client_id, error=exc.error)
-            raise AuthorizationRedirect(exc, redirect_uri=redirect_uri, state=params.get("state")) from None
-        token = new_secret()
-        flow = Flow(
-            flow_id=new_id("flw_"),
-            client_id=client.client_id,
-            redirect_uri=redirect_uri,
-            scopes=request.scopes,
-            code_challenge=request.code_challenge,
-            resource=request.resource,
-            state=request.state,
-            status=FlowStatus.PENDING,
-            created_at=now,
-            expires_at=now + settings.lifetimes.flow,
-            csrf_hash=ctx.keys.keyed_hash(CSRF, _csrf_binding(csrf_cookie, token)),
-            session_user_id=user.user_id if user else None,
-        )
-        tx.flows.create(flow)
+            refused = AuthorizationRedirect(exc, redirect_uri=redirect_uri, state=params.get("state"))
+        else:
+            flow, token, approved = _open_flow(ctx, tx, client, request, csrf_cookie, user, fetch_site, now)
+    if refused is not None:
+        raise refused
+    if approved is not None:
+        return approved
+    return _consent_view(ctx, flow, token, client, request, user, document.domain if document else None)
+
+
+def _open_flow(
+    ctx: ServiceContext,
+    tx: Tx,
+    client: Client,
+    request: AuthorizationRequest,
+    csrf_cookie: str,
+    user: User | None,
+    fetch_site: str | None,
+    now: int,
+) -> tuple[Flow, str, ApprovedFlow | None]:
+    """The PENDING flow for a valid request, approved at once when a remembered consent applies."""
+    token = new_secret()
+    flow = Flow(
+        flow_id=new_id("flw_"),
+        client_id=client.client_id,
+        redirect_uri=request.redirect_uri,
+        scopes=request.scopes,
+        code_challenge=request.code_challenge,
+        resource=request.resource,
+        state=request.state,
+        status=FlowStatus.PENDING,
+        created_at=now,
+        expires_at=now + ctx.settings.lifetimes.flow,
+        csrf_hash=ctx.keys.keyed_hash(CSRF, _csrf_binding(csrf_cookie, token)),
+        session_user_id=user.user_id if user else None,
+    )
+    tx.flows.create(flow)
+    approved = _approve_remembered(ctx, tx, flow, user, fetch_site, _csrf_binding(csrf_cookie, token), now)
+    if approved is None:
         audit(
             tx.audit,
             "consent.shown",
@@ -146,14 +231,51 @@ def start_authorization(
             client_id=client.client_id,
             user_id=flow.session_user_id,
             flow_id=flow.flow_id,
-            redirect_uri=redirect_uri,
+            redirect_uri=request.redirect_uri,
             scopes=" ".join(request.scopes),
         )
-    return _consent_view(ctx, flow, token, client, request, user)
+    return flow, token, approved
+
+
+def _approve_remembered(
+    ctx: ServiceContext, tx: Tx, flow: Flow, user: User | None, fetch_site: str | None, csrf_value: str, now: int
+) -> ApprovedFlow | None:
+    """PENDING → APPROVED without the page, through the same guarded transition as a click on Approve, when the
+    session's user approved this exact (client, redirect URI, scopes) on the page under ``prompt = "remember"``,
+    the approval still stands, and the navigation did not come from another site."""
+    if ctx.settings.consent.prompt != "remember" or user is None or not check_navigation(fetch_site):
+        return None
+    until = tx.consents.load_remember_until(
+        ConsentKey(user.user_id, flow.client_id, flow.redirect_uri, flow.scopes), now=now
+    )
+    if until is None:
+        return None
+    approved = _approve_pending(ctx, tx, flow.flow_id, [ctx.keys.keyed_hash(CSRF, csrf_value)], now)
+    if approved is not None:
+        tx.flows.mark_remembered(flow.flow_id, now)
+        audit(
+            tx.audit,
+            "consent.remembered",
+            at=now,
+            client_id=flow.client_id,
+            user_id=user.user_id,
+            flow_id=flow.flow_id,
+            redirect_uri=flow.redirect_uri,
+            scopes=" ".join(flow.scopes),
+            remember_until=until,
+        )
+        _audit_approved(tx, approved.flow, now)
+    return approved
 
 
 def _consent_view(
-    ctx: ServiceContext, flow: Flow, token: str, client: Client, request: AuthorizationRequest, user: User | None
+    ctx: ServiceContext,
+    flow: Flow,
+    token: str,
+    client: Client,
+    request: AuthorizationRequest,
+    user: User | None,
+    domain: str | None,
 ) -> ConsentView:
     settings = ctx.settings
     return ConsentView(
@@ -168,6 +290,8 @@ def _consent_view(
         loopback_only=is_loopback_redirect_uri(request.redirect_uri),
         unverified=client.kind is ClientKind.DYNAMIC,
         user=user,
+        verified_domain=domain if client.kind is ClientKind.DOCUMENT else None,
+        remember_days=settings.consent.remember_days if settings.consent.prompt == "remember" else None,
     )
 
 
@@ -199,33 +323,49 @@ def approve(ctx: ServiceContext, flow_id: str, csrf_token: str, csrf_cookie: str
         BrowserFlowError: unknown, expired or already decided flow, or a CSRF mismatch.
     """
     now = ctx.clock.now()
-    state, binding = new_secret(), new_secret()
-    verifier = make_verifier() if ctx.settings.upstream.pkce else None
     with ctx.store.write() as tx:
-        flow = tx.flows.approve(
-            flow_id,
-            ctx.keys.keyed_hash_candidates(CSRF, _csrf_binding(csrf_cookie, csrf_token)),
-            now=now,
-            upstream_state_hash=ctx.keys.keyed_hash(STATE, state),
-            binding_hash=ctx.keys.keyed_hash(BINDING, binding),
-            upstream_verifier=ctx.vault.seal_bytes(f"flow|{flow_id}", verifier) if verifier else None,
+        approved = _approve_pending(
+            ctx, tx, flow_id, ctx.keys.keyed_hash_candidates(CSRF, _csrf_binding(csrf_cookie, csrf_token)), now
         )
-        if flow is None:
+        if approved is None:
             audit(tx.audit, "consent.rejected", at=now, outcome="refused", flow_id=flow_id, reason="stale-or-csrf")
         else:
-            audit(
-                tx.audit,
-                "consent.approved",
-                at=now,
-                client_id=flow.client_id,
-                user_id=flow.session_user_id,
-                flow_id=flow_id,
-                redirect_uri=flow.redirect_uri,
-                scopes=" ".join(flow.scopes),
-            )
-    if flow is None:
+            _audit_approved(tx, approved.flow, now)
+    if approved is None:
         raise _stale_consent()
+    return approved
+
+
+def _approve_pending(
+    ctx: ServiceContext, tx: Tx, flow_id: str, csrf_hashes: list[str], now: int
+) -> ApprovedFlow | None:
+    """The one guarded PENDING → APPROVED transition; the upstream state and browser binding exist only from here."""
+    state, binding = new_secret(), new_secret()
+    verifier = make_verifier() if ctx.settings.upstream.pkce else None
+    flow = tx.flows.approve(
+        flow_id,
+        csrf_hashes,
+        now=now,
+        upstream_state_hash=ctx.keys.keyed_hash(STATE, state),
+        binding_hash=ctx.keys.keyed_hash(BINDING, binding),
+        upstream_verifier=ctx.vault.seal_bytes(f"flow|{flow_id}", verifier) if verifier else None,
+    )
+    if flow is None:
+        return None
     return ApprovedFlow(flow, state, binding, verifier, _upstream_scopes(ctx, flow.scopes))
+
+
+def _audit_approved(tx: Tx, flow: Flow, now: int) -> None:
+    audit(
+        tx.audit,
+        "signin.approved" if flow.client_id == SIGN_IN_CLIENT else "consent.approved",
+        at=now,
+        client_id=flow.client_id,
+        user_id=flow.session_user_id,
+        flow_id=flow.flow_id,
+        redirect_uri=flow.redirect_uri,
+        scopes=" ".join(flow.scopes),
+    )
 
 
 def deny(ctx: ServiceContext, flow_id: str, csrf_token: str, csrf_cookie: str) -> str:
@@ -353,52 +493,105 @@ def complete_callback(
     *,
     session_user_id: str | None,
 ) -> CompletedFlow:
-    """CALLBACK → COMPLETED in one transaction: user, vault, consent, grant, code, session and audit."""
+    """CALLBACK → COMPLETED in one transaction: user, vault, consent, grant, code, session and audit.
+
+    A flow approved from a remembered consent completes only for the user it was remembered for, and only while
+    that consent still stands; otherwise it ends FAILED, nothing is stored, and the client gets ``access_denied``.
+    The sign-in flow of /apps only sets the session.
+    """
+    if flow.client_id == SIGN_IN_CLIENT:
+        return CompletedFlow(*complete_sign_in(ctx, flow, identity, session_user_id))
     now = ctx.clock.now()
     code = new_code()
     session_token: str | None = None
     with ctx.store.write() as tx:
-        user = tx.users.upsert_by_subject(identity.subject, identity.display_name, now=now)
-        _store_upstream_tokens(ctx, tx, user.user_id, tokens, now)
-        tx.consents.record(Consent(user.user_id, flow.client_id, flow.redirect_uri, flow.scopes, now))
-        grant = Grant(new_id("grt_"), user.user_id, flow.client_id, flow.scopes, flow.resource, now)
-        tx.grants.create(grant)
-        tx.codes.save(
-            AuthorizationCode(
-                ctx.keys.keyed_hash(CODE, code),
-                grant.grant_id,
-                flow.client_id,
-                flow.redirect_uri,
-                flow.code_challenge,
-                flow.resource,
-                flow.scopes,
-                user.user_id,
-                now + ctx.settings.lifetimes.authorization_code,
+        remembered = tx.flows.remembered_at(flow.flow_id) is not None
+        refusal = _remembered_refusal(ctx, tx, flow, identity.subject, now) if remembered else None
+        if refusal is None:
+            user = tx.users.upsert_by_subject(identity.subject, identity.display_name, now=now)
+            _store_upstream_tokens(ctx, tx, user.user_id, tokens, now)
+            _issue_code(ctx, tx, flow, user, code, remembered, now)
+            if session_user_id != user.user_id:
+                session_token = new_session(ctx, tx, user.user_id, now)
+        else:
+            tx.flows.finish(flow.flow_id, FlowStatus.FAILED)
+            audit(
+                tx.audit,
+                "callback.failed",
+                at=now,
+                outcome="refused",
+                client_id=flow.client_id,
+                user_id=flow.session_user_id,
+                flow_id=flow.flow_id,
+                reason=refusal,
             )
-        )
-        tx.flows.finish(flow.flow_id, FlowStatus.COMPLETED)
-        if session_user_id != user.user_id:
-            session_token = new_secret()
-            tx.sessions.create(
-                ctx.keys.keyed_hash(SESSION, session_token),
-                user.user_id,
-                now=now,
-                expires_at=now + ctx.settings.lifetimes.browser_session,
-            )
-        uid, cid = user.user_id, flow.client_id
-        audit(tx.audit, "callback.ok", at=now, client_id=cid, user_id=uid, flow_id=flow.flow_id)
-        audit(
-            tx.audit,
-            "consent.recorded",
-            at=now,
-            client_id=cid,
-            user_id=uid,
-            redirect_uri=flow.redirect_uri,
-            scopes=" ".join(flow.scopes),
-        )
-        audit(tx.audit, "code.issued", at=now, client_id=cid, user_id=uid, grant_id=grant.grant_id)
+    if refusal is not None:
+        err = AccessDeniedError("the remembered approval does not apply to this sign-in")
+        params = {"error": err.error, "error_description": err.description, "state": flow.state}
+        return CompletedFlow(authorization_response_url(flow.redirect_uri, params, issuer=ctx.issuer), None)
     url = authorization_response_url(flow.redirect_uri, {"code": code, "state": flow.state}, issuer=ctx.issuer)
     return CompletedFlow(url, session_token)
+
+
+def _remembered_refusal(ctx: ServiceContext, tx: Tx, flow: Flow, subject: str, now: int) -> str | None:
+    """Why a flow approved without the page may not complete: the upstream signed in someone other than the user
+    whose approval was remembered, or that approval was revoked, expired or switched off meanwhile."""
+    user = tx.users.load(flow.session_user_id) if flow.session_user_id else None
+    if user is None or user.upstream_subject != subject:
+        return "remembered-for-another-user"
+    key = ConsentKey(user.user_id, flow.client_id, flow.redirect_uri, flow.scopes)
+    if ctx.settings.consent.prompt != "remember" or tx.consents.load_remember_until(key, now=now) is None:
+        return "remembered-consent-withdrawn"
+    return None
+
+
+def _issue_code(ctx: ServiceContext, tx: Tx, flow: Flow, user: User, code: str, remembered: bool, now: int) -> None:
+    """Consent, grant, code and audit, for the user the upstream signed in."""
+    until = _save_consent(ctx, tx, flow, user.user_id, remembered, now)
+    grant = Grant(new_id("grt_"), user.user_id, flow.client_id, flow.scopes, flow.resource, now)
+    tx.grants.create(grant)
+    tx.codes.save(
+        AuthorizationCode(
+            ctx.keys.keyed_hash(CODE, code),
+            grant.grant_id,
+            flow.client_id,
+            flow.redirect_uri,
+            flow.code_challenge,
+            flow.resource,
+            flow.scopes,
+            user.user_id,
+            now + ctx.settings.lifetimes.authorization_code,
+        )
+    )
+    tx.flows.finish(flow.flow_id, FlowStatus.COMPLETED)
+    uid, cid = user.user_id, flow.client_id
+    audit(tx.audit, "callback.ok", at=now, client_id=cid, user_id=uid, flow_id=flow.flow_id)
+    audit(
+        tx.audit,
+        "consent.used" if remembered else "consent.recorded",
+        at=now,
+        client_id=cid,
+        user_id=uid,
+        redirect_uri=flow.redirect_uri,
+        scopes=" ".join(flow.scopes),
+        remember_until=until,
+    )
+    audit(tx.audit, "code.issued", at=now, client_id=cid, user_id=uid, grant_id=grant.grant_id)
+
+
+def _save_consent(ctx: ServiceContext, tx: Tx, flow: Flow, user_id: str, remembered: bool, now: int) -> int | None:
+    """Record an approval made on the page, remembered only under ``prompt = "remember"`` (an approval made under
+    "always" never stands in for the page later); returns until when it is remembered. A remembered approval is
+    only marked used: its approval time and its expiry stay those of the click on the page."""
+    key = ConsentKey(user_id, flow.client_id, flow.redirect_uri, flow.scopes)
+    until: int | None = None
+    if not remembered:
+        tx.consents.record(Consent(user_id, flow.client_id, flow.redirect_uri, flow.scopes, now))
+        settings = ctx.settings.consent
+        until = remember_until(now, settings.remember_days) if settings.prompt == "remember" else None
+        tx.consents.remember(key, until=until)
+    tx.consents.mark_used(key, now=now)
+    return until
 
 
 def _store_upstream_tokens(ctx: ServiceContext, tx: Tx, user_id: str, tokens: UpstreamTokenResponse, now: int) -> None:

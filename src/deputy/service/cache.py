@@ -6,6 +6,9 @@
 * grant identity: the user and resource of a grant never change, so they are kept without expiry (bounded in
   size). Revocation is *not* cached: a live refresh token implies a live grant, because revoking a grant retires
   its refresh tokens in the same transaction.
+* sealed upstream access tokens (``deputy.broker.credentials``): the *ciphertext* row, for at most
+  ``SEALED_TTL`` seconds; it is decrypted on every call. A row replaced on another instance meanwhile shows up as
+  an upstream 401, whose refresh path reads the database afresh and picks up the newer token without refreshing.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class BoundedCache(Generic[K, V]):
             self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self._items.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:

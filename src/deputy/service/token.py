@@ -7,24 +7,42 @@ grant functions return an error instead of raising it inside the transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from deputy.audit.log import audit
-from deputy.errors import InvalidClientError, InvalidGrantError, OAuthError, UnauthorizedClientError
-from deputy.oauth.models import Client, Grant, RefreshToken
+from deputy.errors import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuthError,
+    UnauthorizedClientError,
+)
+from deputy.oauth.client_assertion import CLIENT_ASSERTION_TYPE, unverified_subject
+from deputy.oauth.client_metadata import PRIVATE_KEY_JWT
+from deputy.oauth.models import Client, ClientKind, Grant, RefreshToken
 from deputy.oauth.pkce import verify_s256
 from deputy.oauth.resource import validate_resource
 from deputy.oauth.scopes import parse_scope, validate_narrowing
 from deputy.oauth.tokens import mint_access_token, new_refresh_token
+from deputy.service.client_assertions import verify_client_assertion
+from deputy.service.client_documents import (
+    ClientDocumentError,
+    DocumentClient,
+    is_document_client_id,
+    load_document_client,
+)
 from deputy.service.context import ServiceContext
 from deputy.storage.sql.store import Tx
 
 __all__ = [
     "ClientCredentials",
     "IssuedTokens",
+    "assertion_credentials",
     "authenticate_client",
     "redeem_code",
     "refresh",
+    "with_client_document",
 ]
 
 CODE = "code"
@@ -35,11 +53,17 @@ MARK_USED_EVERY = 3600  # seconds; last-use bookkeeping is coarse so that most g
 
 @dataclass(frozen=True)
 class ClientCredentials:
-    """How the client presented itself: the method it used and, for confidential clients, the secret."""
+    """How the client presented itself: the method it used and, for confidential clients, the secret or assertion.
+
+    ``document`` is the client resolved from its metadata document, for an https ``client_id``
+    (:func:`with_client_document`).
+    """
 
     client_id: str
     method: str
     secret: str | None = None
+    assertion: str | None = None
+    document: DocumentClient | None = None
 
     def __repr__(self) -> str:
         return f"ClientCredentials(client_id={self.client_id!r}, method={self.method!r})"
@@ -67,12 +91,49 @@ class IssuedTokens:
         return f"IssuedTokens(expires_in={self.expires_in}, scopes={self.scopes!r})"
 
 
+def assertion_credentials(form: Mapping[str, str], *, other_method: bool) -> ClientCredentials:
+    """RFC 7521 §4.2 / RFC 7523 §2.2 client authentication by a JWT, from the token request's form. ``client_id``
+    may be left out; the assertion's (unverified) ``sub`` names the client then, and is verified later.
+
+    Raises:
+        InvalidRequestError: combined with another client authentication method.
+        InvalidClientError: another assertion type, no assertion, or no way to tell the client.
+    """
+    if other_method or "client_secret" in form:
+        raise InvalidRequestError("use one client authentication method")
+    assertion = form.get("client_assertion")
+    if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or not assertion:
+        raise InvalidClientError("client authentication failed", cause="client assertion type or value")
+    client_id = form.get("client_id") or unverified_subject(assertion)
+    if not client_id:
+        raise InvalidClientError("client authentication failed", cause="client assertion without a client")
+    return ClientCredentials(client_id, PRIVATE_KEY_JWT, assertion=assertion)
+
+
+async def with_client_document(ctx: ServiceContext, creds: ClientCredentials) -> ClientCredentials:
+    """``creds`` with the client's metadata document (and keys) attached when its ``client_id`` is a document URL.
+    Runs before the grant's transaction: the fetch must not hold one open.
+
+    Raises:
+        InvalidClientError: the document cannot be fetched or used (the cause is logged and audited).
+    """
+    if not is_document_client_id(ctx, creds.client_id):
+        return creds
+    try:
+        document = await load_document_client(ctx, creds.client_id, assertion=creds.assertion)
+    except ClientDocumentError as exc:
+        raise InvalidClientError("client authentication failed", cause=f"client metadata: {exc.reason}") from None
+    return replace(creds, document=document)
+
+
 def authenticate_client(ctx: ServiceContext, tx: Tx, creds: ClientCredentials, now: int) -> Client:
     """RFC 6749 §2.3 / OAuth 2.1 §2.4: the method must be the registered one; secrets compared as keyed hashes.
 
     Raises:
         InvalidClientError: unknown or disabled client, wrong method, wrong secret (one message for all).
     """
+    if creds.document is not None:
+        return _authenticate_document_client(ctx, tx, creds, creds.document, now)
     client = ctx.clients_cache.get(creds.client_id)
     if client is None or (client.expires_at is not None and client.expires_at <= now):
         client = tx.clients.load(creds.client_id, now=now)
@@ -87,6 +148,24 @@ def authenticate_client(ctx: ServiceContext, tx: Tx, creds: ClientCredentials, n
         )
     if not ok or client is None:
         raise InvalidClientError("client authentication failed", cause=f"client {creds.client_id!r}")
+    return client
+
+
+def _authenticate_document_client(
+    ctx: ServiceContext, tx: Tx, creds: ClientCredentials, document: DocumentClient, now: int
+) -> Client:
+    """A client that is its metadata document: ``none`` (PKCE alone) or ``private_key_jwt``, as the document says.
+
+    Raises:
+        InvalidClientError: another client's document, another method, or a refused assertion.
+    """
+    client = document.client
+    if client.client_id != creds.client_id or client.token_endpoint_auth_method != creds.method:
+        raise InvalidClientError("client authentication failed", cause=f"document client {creds.client_id!r}")
+    if tx.clients.is_disabled(client.client_id):  # ``deputy clients disable`` (docs/consent.md)
+        raise InvalidClientError("client authentication failed", cause=f"document client {creds.client_id!r} disabled")
+    if creds.method == PRIVATE_KEY_JWT:
+        verify_client_assertion(ctx, tx, document, creds.assertion, now)
     return client
 
 
@@ -118,8 +197,9 @@ def _issue(
                 now + lifetimes.refresh_token,
             )
         )
-    # A client with live tokens must outlive them; only registrations nobody uses lapse early.
-    if client.last_used_at is None or client.last_used_at < now - MARK_USED_EVERY:
+    # A client with live tokens must outlive them; only registrations nobody uses lapse early (documents are no rows).
+    stale = client.last_used_at is None or client.last_used_at < now - MARK_USED_EVERY
+    if stale and client.kind is not ClientKind.DOCUMENT:
         tx.clients.mark_used(client.client_id, now, keep_for=lifetimes.unused_registration + lifetimes.refresh_token)
     return IssuedTokens(access, lifetimes.access_token, refresh_token, scopes)
 

@@ -18,6 +18,9 @@ import httpx
 
 from deputy.config import UpstreamSettings
 from deputy.errors import DeputyError
+from deputy.metrics import timed_upstream
+from deputy.upstream import quirks as provider
+from deputy.upstream.presets import Quirks, quirks_for
 
 __all__ = ["UpstreamClient", "UpstreamEndpoints", "UpstreamError", "UpstreamIdentity", "UpstreamTokenResponse"]
 
@@ -79,6 +82,7 @@ class UpstreamClient:
         self.endpoints = endpoints
         self.callback_url = callback_url
         self._http = http
+        self._quirks = quirks_for(settings.preset)
 
     @staticmethod
     async def discover(settings: UpstreamSettings, http: httpx.AsyncClient) -> UpstreamEndpoints:
@@ -97,6 +101,9 @@ class UpstreamClient:
                 settings.issuer,
             )
         doc = await _get_json(http, settings.discovery_url, timeout=settings.timeout_seconds)
+        if quirks_for(settings.preset).discovery_issuer_must_match and doc.get("issuer") != settings.issuer:
+            # OIDC Discovery §4.3: a document naming another issuer is a mix-up in the making.
+            raise UpstreamError("upstream discovery document names another issuer")
         try:
             return UpstreamEndpoints(
                 settings.authorize_url or str(doc["authorization_endpoint"]),
@@ -120,7 +127,7 @@ class UpstreamClient:
             "state": state,
         }
         if scopes:
-            params["scope"] = " ".join(scopes)
+            params[self._quirks.scope_param] = self.settings.scope_separator.join(scopes)
         if code_challenge is not None:
             params["code_challenge"] = code_challenge
             params["code_challenge_method"] = "S256"
@@ -145,16 +152,27 @@ class UpstreamClient:
         else:
             if self.endpoints.userinfo_url is None:
                 raise UpstreamError("upstream has no userinfo endpoint")
-            headers = {"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"}
-            data = await _get_json(
-                self._http, self.endpoints.userinfo_url, timeout=self.settings.timeout_seconds, headers=headers
-            )
+            headers = {
+                "Authorization": f"Bearer {tokens.access_token}",
+                "Accept": "application/json",
+                **self._quirks.identity_headers,
+            }
+            data = await self._identity_document(self.endpoints.userinfo_url, headers)
         subject = _dig(data, self.settings.user_id_claim)
         if not isinstance(subject, str | int) or isinstance(subject, bool) or str(subject) == "":
             raise UpstreamError("upstream did not identify the user")
         name = _dig(data, self.settings.user_name_claim)
         return UpstreamIdentity(str(subject), str(name)[:200] if isinstance(name, str) and name else str(subject))
 
+    async def _identity_document(self, url: str, headers: dict[str, str]) -> dict[str, Any]:
+        """GET the userinfo URL, or POST the preset's GraphQL query to it (Linear has no REST userinfo)."""
+        timeout = self.settings.timeout_seconds
+        if self._quirks.identity_query is None:
+            return await _get_json(self._http, url, timeout=timeout, headers=headers)
+        query = {"query": self._quirks.identity_query}
+        return await _post_json(self._http, url, timeout=timeout, headers=headers, body=query)
+
+    @timed_upstream("token")
     async def _token_request(self, form: dict[str, str]) -> UpstreamTokenResponse:
         auth: httpx.Auth | None = None
         secret = self.settings.client_secret.get_secret_value() if self.settings.client_secret else None
@@ -164,10 +182,11 @@ class UpstreamClient:
             form = {**form, "client_id": self.settings.client_id}
             if self.settings.token_auth_method == "client_secret_post" and secret is not None:
                 form["client_secret"] = secret
+        body: dict[str, Any] = {"json": form} if self._quirks.token_format == "json" else {"data": form}
         try:
             resp = await self._http.post(
                 self.endpoints.token_url,
-                data=form,
+                **body,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
                 headers={"Accept": "application/json"},
                 timeout=self.settings.timeout_seconds,
@@ -176,7 +195,9 @@ class UpstreamClient:
             raise UpstreamError(
                 f"upstream token endpoint unreachable ({type(exc).__name__})", unavailable=True
             ) from None
-        return _parse_token_response(resp)
+        if self._quirks.token_response == "oauth2":
+            return _parse_token_response(resp)
+        return _parse_provider_token_response(resp, self._quirks)
 
 
 def _parse_token_response(resp: httpx.Response) -> UpstreamTokenResponse:
@@ -188,6 +209,25 @@ def _parse_token_response(resp: httpx.Response) -> UpstreamTokenResponse:
             error=str(code or "server_error"),
             unavailable=resp.status_code >= 500,
         )
+    return _token_fields(data, raw=data)
+
+
+def _parse_provider_token_response(resp: httpx.Response, quirks: Quirks) -> UpstreamTokenResponse:
+    """A token response read with a preset's strategy (``deputy.upstream.quirks``): errors that arrive with HTTP
+    200, nested user tokens, error codes in other fields, provider codes translated to RFC 6749 ones."""
+    style = quirks.token_response
+    data = _form_body(resp) if style == "github" and _is_form(resp) else _json_body(resp)
+    code = provider.provider_error(style, resp.status_code, data)
+    if code is not None:
+        raise UpstreamError(
+            f"upstream token endpoint refused ({resp.status_code}, {code})",
+            error=quirks.error_codes.get(code, code),
+            unavailable=resp.status_code >= 500 or code in quirks.unavailable_codes,
+        )
+    return _token_fields(provider.user_token(style, data), raw=data)
+
+
+def _token_fields(data: Mapping[str, Any], *, raw: Mapping[str, Any]) -> UpstreamTokenResponse:
     token = data.get("access_token")
     if not isinstance(token, str) or not token:
         raise UpstreamError("upstream token response has no access_token")
@@ -199,8 +239,22 @@ def _parse_token_response(resp: httpx.Response) -> UpstreamTokenResponse:
         refresh_token=refresh if isinstance(refresh, str) and refresh else None,
         expires_in=_lifetime(expires_in),
         scope=scope if isinstance(scope, str) else None,
-        raw=data,
+        raw=raw,
     )
+
+
+def _is_form(resp: httpx.Response) -> bool:
+    content_type = str(resp.headers.get("content-type", ""))
+    return content_type.split(";")[0].strip() == "application/x-www-form-urlencoded"
+
+
+def _form_body(resp: httpx.Response) -> dict[str, Any]:
+    if len(resp.content) > MAX_RESPONSE_BYTES:
+        raise UpstreamError("upstream response too large")
+    try:
+        return provider.decode_form(resp.content)
+    except ValueError:
+        raise UpstreamError(f"upstream answered {resp.status_code} with a body that is not form data") from None
 
 
 def _lifetime(value: object) -> int | None:
@@ -218,7 +272,11 @@ def _json_body(resp: httpx.Response) -> dict[str, Any]:
     try:
         data = json.loads(resp.content)
     except ValueError:
-        raise UpstreamError(f"upstream answered {resp.status_code} with a body that is not JSON") from None
+        # Not an answer from the provider's OAuth server at all (typically the HTML error page of a proxy in front
+        # of it): a malfunction to retry later, not a refusal that would send the user to authorize again.
+        raise UpstreamError(
+            f"upstream answered {resp.status_code} with a body that is not JSON", unavailable=True
+        ) from None
     if not isinstance(data, dict):
         raise UpstreamError("upstream answered with JSON that is not an object")
     return data
@@ -229,6 +287,18 @@ async def _get_json(
 ) -> dict[str, Any]:
     try:
         resp = await http.get(url, headers=dict(headers or {"Accept": "application/json"}), timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise UpstreamError(f"upstream unreachable ({type(exc).__name__})", unavailable=True) from None
+    if resp.status_code != 200:
+        raise UpstreamError(f"upstream answered {resp.status_code}", unavailable=resp.status_code >= 500)
+    return _json_body(resp)
+
+
+async def _post_json(
+    http: httpx.AsyncClient, url: str, *, timeout: float, headers: Mapping[str, str], body: object
+) -> dict[str, Any]:
+    try:
+        resp = await http.post(url, json=body, headers=dict(headers), timeout=timeout)
     except httpx.HTTPError as exc:
         raise UpstreamError(f"upstream unreachable ({type(exc).__name__})", unavailable=True) from None
     if resp.status_code != 200:

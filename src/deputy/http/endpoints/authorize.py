@@ -45,7 +45,18 @@ async def authorize(request: Request) -> Response:
         except InvalidRequestError as exc:
             raise BrowserFlowError("Invalid request", "The authorization request is malformed.") from exc
         user = await deps.run(flows.session_user, deps.ctx, cookies.read_cookie(request, cookies.SESSION))
-        view = await deps.run(flows.start_authorization, deps.ctx, params, csrf_cookie=csrf_cookie, user=user)
+        document = await flows.resolve_document_client(deps.ctx, params.get("client_id"))
+        view = await deps.run(
+            flows.start_authorization,
+            deps.ctx,
+            params,
+            csrf_cookie=csrf_cookie,
+            user=user,
+            document=document,
+            fetch_site=request.headers.get("sec-fetch-site"),
+        )
+        if isinstance(view, flows.ApprovedFlow):  # a remembered consent applied: straight to the approval step
+            return await _to_upstream(deps, view, status=302)
         upstream = await deps.upstream()
     except BrowserFlowError as exc:
         return page_error(exc, name)
@@ -100,15 +111,25 @@ async def consent(request: Request) -> Response:
 
 
 async def _approve(deps: Deps, flow_id: str, token: str, csrf_cookie: str) -> Response:
-    upstream = await deps.upstream()
+    await deps.upstream()
     approved = await deps.run(flows.approve, deps.ctx, flow_id, token, csrf_cookie)
+    # RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form to the upstream.
+    return await _to_upstream(deps, approved, status=303)
+
+
+async def _to_upstream(deps: Deps, approved: flows.ApprovedFlow, *, status: int) -> Response:
+    """The redirect upstream, with the browser binding set NOW, immediately before it (invariant 4).
+
+    Raises:
+        UpstreamError: the upstream's endpoints cannot be discovered.
+    """
+    upstream = await deps.upstream()
     url = upstream.authorize_url(
         state=approved.upstream_state,
         scopes=approved.upstream_scopes,
         resource=approved.flow.resource,
         code_challenge=s256_challenge(approved.code_verifier) if approved.code_verifier else None,
     )
-    # RFC 9700 §4.12: 303 after a POST, so the browser does not re-post the form to the upstream.
-    response = redirect(url, status=303)
+    response = redirect(url, status=status)
     cookies.set_cookie(response, cookies.BINDING, approved.binding_token, max_age=deps.ctx.settings.lifetimes.flow)
     return response

@@ -16,7 +16,11 @@ _PUBLIC = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin"
 async def authorization_server(request: Request) -> Response:
     settings = deps_of(request).ctx.settings
     doc = authorization_server_metadata(
-        settings.issuer, scopes=tuple(settings.scopes), registration_enabled=settings.registration.enabled
+        settings.issuer,
+        scopes=tuple(settings.scopes),
+        registration_enabled=settings.registration.enabled,
+        token_exchange=bool(settings.downstream),
+        client_id_metadata_documents=settings.client_metadata.enabled,
     )
     return JSONResponse(doc, headers=_PUBLIC)
 

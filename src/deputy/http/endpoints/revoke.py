@@ -10,6 +10,7 @@ from deputy.http.deps import deps_of
 from deputy.http.forms import client_credentials, read_form
 from deputy.http.render import json_error, ok_json
 from deputy.service.revocation import revoke_token
+from deputy.service.token import with_client_document
 
 __all__ = ["revoke"]
 
@@ -18,7 +19,7 @@ async def revoke(request: Request) -> Response:
     deps = deps_of(request)
     try:
         form = await read_form(request)
-        creds = client_credentials(request, form)
+        creds = await with_client_document(deps.ctx, client_credentials(request, form))
         if not form.get("token"):
             raise InvalidRequestError("token is required")
         await deps.run(revoke_token, deps.ctx, creds, token=form["token"], hint=form.get("token_type_hint"))

@@ -1,13 +1,20 @@
-"""POST /token: parse, authenticate the client, dispatch on grant_type, render with ``no-store``."""
+"""POST /token: parse, authenticate the client, dispatch on grant_type, render with ``no-store``.
+
+Every parameter is single-valued (RFC 6749 §3.2) except ``audience`` and ``resource`` in a token-exchange request,
+which RFC 8693 §2.1 lets repeat.
+"""
 
 from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from deputy.broker.downstream import exchange_token
+from deputy.broker.exchange import GRANT_TYPE as TOKEN_EXCHANGE
+from deputy.broker.exchange import parse_exchange_request, split_targets
 from deputy.errors import InvalidRequestError, OAuthError, UnsupportedGrantTypeError
-from deputy.http.deps import deps_of
-from deputy.http.forms import client_credentials, read_form
+from deputy.http.deps import Deps, deps_of
+from deputy.http.forms import client_credentials, read_pairs, single_values
 from deputy.http.render import json_error, ok_json
 from deputy.service import token as grants
 
@@ -17,8 +24,11 @@ __all__ = ["token"]
 async def token(request: Request) -> Response:
     deps = deps_of(request)
     try:
-        form = await read_form(request)
-        creds = client_credentials(request, form)
+        pairs = await read_pairs(request)
+        if ("grant_type", TOKEN_EXCHANGE) in pairs:
+            return await _exchange(request, deps, pairs)
+        form = single_values(pairs)
+        creds = await grants.with_client_document(deps.ctx, client_credentials(request, form))
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             if not form.get("code"):
@@ -49,4 +59,14 @@ async def token(request: Request) -> Response:
             raise UnsupportedGrantTypeError("grant_type is not supported")
     except OAuthError as exc:
         return json_error(exc)
+    return ok_json(issued.to_json())
+
+
+async def _exchange(request: Request, deps: Deps, pairs: list[tuple[str, str]]) -> Response:
+    """RFC 8693 token exchange; the response is §2.2.1's, with ``issued_token_type`` and no refresh token."""
+    rest, audiences, resources = split_targets(pairs)
+    form = single_values(rest)
+    exchange = parse_exchange_request(form, audiences, resources)
+    creds = await grants.with_client_document(deps.ctx, client_credentials(request, form))
+    issued = await deps.run(exchange_token, deps.ctx, creds, exchange)
     return ok_json(issued.to_json())

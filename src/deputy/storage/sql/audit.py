@@ -1,37 +1,144 @@
-"""Rows of the audit log. Appends only: no update or delete is exposed."""
+"""Rows of the audit log: appended as an HMAC chain (``deputy.audit.chain``); no update or delete is exposed.
+
+Appends are buffered in the transaction and written by ``flush()``, which ``SqlStore.write`` calls just before
+commit: it takes the head (on PostgreSQL with ``SELECT … FOR UPDATE``, so appenders in every instance form one
+chain), inserts the entries with the next seqs and MACs, and moves the signed head, all in the transaction of the
+action they record. Taking the head lock last and holding it only for those three statements keeps the one
+global serialisation point short and out of any lock-order cycle with the rows the action itself touched. SQLite
+needs no lock: ``BEGIN IMMEDIATE`` already serialises writers.
+
+Reading for verification and export goes through the raw DBAPI cursor in batches (a server-side cursor on
+PostgreSQL), inside one snapshot, so a million entries stream at a few microseconds each.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Final
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 
+from deputy.audit.chain import AuditKeySource, Head, Row, canonical_json, entry_json, entry_mac, sign_head
+from deputy.storage.sql.engine import Database
 from deputy.storage.sql.schema import audit_events
 
-__all__ = ["SqlAudit"]
+__all__ = ["AuditFilter", "AuditSnapshot", "AuditUnavailableError", "SqlAudit", "audit_snapshot"]
+
+BATCH: Final = 10_000
+_SELECT: Final = "SELECT seq, at, event, outcome, client_id, user_id, request_id, detail, key_id, mac FROM audit_events"
+
+# The appender's statements go through ``exec_driver_sql``, in the driver's own parameter style: no statement
+# compilation at all, which on SQLite costs more than the statement itself (measured: 40 µs per ``text()``
+# execution against 22 µs, on the hot path of every audited transaction).
+_APPEND_SQL: Final = {
+    "insert": "INSERT INTO audit_events (seq, at, event, outcome, client_id, user_id, request_id, detail, key_id, mac) "
+    "VALUES (:seq, :at, :event, :outcome, :client_id, :user_id, :request_id, :detail, :key_id, :mac)",
+    "head": "SELECT seq, mac, key_id, head_mac FROM audit_head WHERE id = 1",
+    "move": "UPDATE audit_head SET seq = :seq, mac = :mac, key_id = :key_id, head_mac = :head_mac WHERE id = 1",
+}
+_SQL: Final = {
+    "sqlite": _APPEND_SQL,
+    "postgresql": {
+        **{k: re.sub(r":(\w+)", r"%(\1)s", v) for k, v in _APPEND_SQL.items()},
+        "head": _APPEND_SQL["head"] + " FOR UPDATE",  # the chain's one lock, held until commit
+    },
+}
 
 
-# Plain SQL text: a ``TextClause`` has a constant cache key, whereas an ``Insert`` re-derives its key and VALUES
-# on every execution, which costs more than the insert itself on SQLite (measured: about 3x).
-_INSERT = text(
-    "INSERT INTO audit_events (at, event, outcome, client_id, user_id, detail) "
-    "VALUES (:at, :event, :outcome, :client_id, :user_id, :detail)"
-)
+class AuditUnavailableError(RuntimeError):
+    """The audit log cannot take entries (schema not migrated); the action that wanted one must fail."""
 
 
 class SqlAudit:
-    def __init__(self, conn: Connection) -> None:
-        self._c = conn
+    """The audit log as seen from one transaction; ``keys`` is None in read-only transactions."""
+
+    def __init__(self, conn: Connection | None, keys: AuditKeySource | None) -> None:
+        self._conn = conn  # None: entries only, written by ``flush_sqlite`` (``SqlStore.audit_only``)
+        self._keys = keys
+        self._pending: list[tuple[int, str, str, str | None, str | None, str | None, str]] = []
+        self._head: tuple[int, bytes] | None = None  # (seq, mac) of the last entry, once locked in this transaction
 
     def append(
-        self, *, at: int, event: str, outcome: str, client_id: str | None, user_id: str | None, detail: dict[str, Any]
+        self,
+        *,
+        at: int,
+        event: str,
+        outcome: str,
+        client_id: str | None,
+        user_id: str | None,
+        detail: dict[str, Any],
+        request_id: str | None = None,
     ) -> None:
-        detail_json = json.dumps(detail, sort_keys=True, separators=(",", ":"))
-        params = {"at": at, "event": event, "outcome": outcome, "client_id": client_id, "user_id": user_id}
-        self._c.execute(_INSERT, {**params, "detail": detail_json})
+        """Queue one entry for ``flush()``.
+
+        Raises:
+            AuditUnavailableError: called in a read-only transaction.
+            TypeError: ``detail`` is not JSON-serialisable.
+        """
+        if self._keys is None:
+            raise AuditUnavailableError("audit entries are written in write transactions only")
+        self._pending.append((at, event, outcome, client_id, user_id, request_id, canonical_json(detail)))
+
+    def flush(self) -> None:
+        """Write the queued entries and move the head. Called before commit; a failure here rolls back the action.
+
+        Raises:
+            AuditUnavailableError: the head row is missing.
+            sqlalchemy.exc.SQLAlchemyError: the write failed.
+        """
+        if not self._pending:
+            return
+        conn = self._c
+        sql = _SQL[conn.dialect.name]
+        if self._head is None:
+            self._head = _head_of(conn.exec_driver_sql(sql["head"]).first())
+        rows, head = self._chain(self._head)
+        conn.exec_driver_sql(sql["insert"], rows)
+        conn.exec_driver_sql(sql["move"], head)
+
+    @property
+    def _c(self) -> Connection:
+        if self._conn is None:
+            raise AuditUnavailableError("this audit view has no connection; see SqlStore.audit_only")
+        return self._conn
+
+    def flush_sqlite(self, cursor: Any) -> None:
+        """``flush`` on a raw SQLite cursor inside a transaction the caller opened (``Database.raw_write``): the
+        same statements and chain, without SQLAlchemy's per-statement work, which costs several times the SQLite
+        work itself on the per-tool-call audit path (measured: about 180 µs against 30 µs per transaction)."""
+        if not self._pending:
+            return
+        if self._head is None:
+            self._head = _head_of(cursor.execute(_APPEND_SQL["head"]).fetchone())
+        rows, head = self._chain(self._head)
+        cursor.executemany(_APPEND_SQL["insert"], rows)
+        cursor.execute(_APPEND_SQL["move"], head)
+
+    def _chain(self, start: tuple[int, bytes]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The queued entries as rows chained from ``start``, and the signed head after them; clears the queue."""
+        assert self._keys is not None  # noqa: S101  (append refuses without keys)
+        seq, prev = start
+        key = self._keys.audit[-1]
+        rows = []
+        for at, event, outcome, client_id, user_id, request_id, detail in self._pending:
+            seq += 1
+            prev = entry_mac(key.key, prev, entry_json(seq, at, event, outcome, client_id, user_id, request_id,
+                                                       detail, key.kid))  # fmt: skip
+            rows.append({"seq": seq, "at": at, "event": event, "outcome": outcome, "client_id": client_id,
+                         "user_id": user_id, "request_id": request_id, "detail": detail, "key_id": key.kid,
+                         "mac": prev.hex()})  # fmt: skip
+        self._head = (seq, prev)
+        self._pending.clear()
+        return rows, sign_head(key, seq, prev).to_json()
 
     def events(self, event: str | None = None) -> list[dict[str, Any]]:
+        """Every entry (optionally of one event) in order, this transaction's own included."""
+        self.flush()
         stmt = select(audit_events).order_by(audit_events.c.seq)
         if event is not None:
             stmt = stmt.where(audit_events.c.event == event)
@@ -47,3 +154,79 @@ class SqlAudit:
             }
             for r in self._c.execute(stmt)
         ]
+
+
+def _head_of(row: Any) -> tuple[int, bytes]:
+    """(seq, mac) of the chain's last entry, from the head row (locked on PostgreSQL by the caller's SELECT)."""
+    if row is None:
+        raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
+    return int(row[0]), Head(int(row[0]), row[1]).prev
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which entries to read: a window on ``at`` (inclusive) and optionally one client and one user."""
+
+    since: int | None = None
+    until: int | None = None
+    client_id: str | None = None
+    user_id: str | None = None
+
+    def conditions(self) -> list[tuple[str, object]]:
+        """SQL fragments (fixed text, ``?`` placeholders) with their values."""
+        candidates = (("at >= ?", self.since), ("at <= ?", self.until), ("client_id = ?", self.client_id),
+                      ("user_id = ?", self.user_id))  # fmt: skip
+        return [(sql, value) for sql, value in candidates if value is not None]
+
+
+class AuditSnapshot:
+    """One consistent view of the log: the head and the entries as of the same moment."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+        self._dbapi: Any = conn.connection.dbapi_connection
+        self._pg = conn.dialect.name == "postgresql"
+
+    def head(self) -> Head:
+        """Raises:
+        AuditUnavailableError: the schema has no chain head (not migrated).
+        """
+        row = self._c.exec_driver_sql(_APPEND_SQL["head"]).first()
+        if row is None:
+            raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
+        return Head(int(row.seq), row.mac, row.key_id, row.head_mac)
+
+    def rows(self, where: AuditFilter | None = None) -> Iterator[Row]:
+        """Every entry (matching ``where``) in seq order, streamed in batches."""
+        conditions = where.conditions() if where else []
+        sql = _SELECT
+        if conditions:  # fixed fragments from AuditFilter; every value is a bound parameter
+            sql += " WHERE " + " AND ".join(c for c, _ in conditions)
+        sql += " ORDER BY seq"
+        params = tuple(v for _, v in conditions)
+        if self._pg:
+            sql = sql.replace("?", "%s")
+            cursor = self._dbapi.cursor(name="deputy_audit_" + secrets.token_hex(4))  # server-side: streams
+        else:
+            cursor = self._dbapi.cursor()
+        try:
+            cursor.execute(sql, params)
+            cursor.arraysize = BATCH
+            if self._pg:
+                cursor.itersize = BATCH  # rows per FETCH from the server-side cursor
+            yield from cursor  # the cursor's own iterator: no per-batch list, no per-row Python frame
+        finally:
+            cursor.close()
+
+
+@contextmanager
+def audit_snapshot(db: Database) -> Iterator[AuditSnapshot]:
+    """A read-only snapshot transaction: SQLite's read transaction under WAL, PostgreSQL's REPEATABLE READ (READ
+    COMMITTED would let appends committed between reading the entries and reading the head look like tampering)."""
+    if db.dialect == "postgresql":
+        conn = db.engine.connect().execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn, conn.begin():
+            yield AuditSnapshot(conn)
+    else:
+        with db.read() as conn:
+            yield AuditSnapshot(conn)

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, or_, select, update
 
 from deputy.oauth.models import Client, ClientKind
-from deputy.storage.sql._rows import dump_list, join_scopes, load_list, split_scopes, upsert
+from deputy.storage.sql._rows import dump_list, insert_ignore, join_scopes, load_list, split_scopes, upsert
 from deputy.storage.sql.schema import clients
 
 __all__ = ["SqlClients"]
@@ -122,3 +122,37 @@ class SqlClients:
 
     def list_all(self) -> list[Client]:
         return [_to_client(r) for r in self._c.execute(select(clients).order_by(clients.c.created_at))]
+
+    def load_record(self, client_id: str) -> Client | None:
+        """The row whatever its state (disabled, lapsed): for operators and for the user's list of applications."""
+        row = self._c.execute(select(clients).where(clients.c.client_id == client_id)).first()
+        return _to_client(row) if row else None
+
+    def is_disabled(self, client_id: str) -> bool:
+        row = self._c.execute(
+            select(clients.c.client_id).where(clients.c.client_id == client_id, clients.c.disabled_at.is_not(None))
+        ).first()
+        return row is not None
+
+    def disable_document(self, client_id: str, now: int) -> bool:
+        """A client metadata document is not a registration, so disabling one stores a row that records only the
+        refusal; it is never loaded as a client (``deputy.service.authorization`` resolves documents by URL)."""
+        values = {
+            **_values(Client(client_id, client_id, (), "none", ClientKind.DOCUMENT, now, grant_types=())),
+            "disabled_at": None,
+        }
+        insert_ignore(self._c, clients, values, ("client_id",))
+        return self.disable(client_id, now)
+
+    def enable(self, client_id: str) -> bool:
+        """Lift an operator's refusal; a document's refusal row goes away entirely."""
+        if self._c.execute(
+            delete(clients).where(clients.c.client_id == client_id, clients.c.kind == ClientKind.DOCUMENT.value)
+        ).rowcount:
+            return True
+        result = self._c.execute(
+            update(clients)
+            .where(clients.c.client_id == client_id, clients.c.disabled_at.is_not(None))
+            .values(disabled_at=None)
+        )
+        return result.rowcount == 1

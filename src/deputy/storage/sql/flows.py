@@ -162,5 +162,13 @@ class SqlFlows:
             .values(status=status.value, upstream_verifier=None)
         )
 
+    def mark_remembered(self, flow_id: str, now: int) -> None:
+        """The flow was approved from a remembered consent, without the page: its callback must prove the same user."""
+        self._c.execute(update(flows).where(flows.c.flow_id == flow_id).values(remembered_at=now))
+
+    def remembered_at(self, flow_id: str) -> int | None:
+        row = self._c.execute(select(flows.c.remembered_at).where(flows.c.flow_id == flow_id)).first()
+        return int(row.remembered_at) if row and row.remembered_at is not None else None
+
     def purge_expired(self, now: int) -> int:
         return int(self._c.execute(delete(flows).where(flows.c.expires_at <= now)).rowcount)

@@ -71,6 +71,7 @@ flows = Table(
     Column("upstream_state_hash", String(128), unique=True),
     Column("binding_hash", String(128)),
     Column("upstream_verifier", LargeBinary),  # AEAD ciphertext (vault cipher)
+    Column("remembered_at", Timestamp),  # approved from a remembered consent, without the page (docs/consent.md)
     Index("ix_flows_expires_at", "expires_at"),
 )
 
@@ -104,6 +105,8 @@ consents = Table(
     Column("approved_at", Timestamp, nullable=False),
     Column("last_used_at", Timestamp),
     Column("revoked_at", Timestamp),
+    Column("reauth_required_at", Timestamp),  # the upstream refused the refresh token: authorize again
+    Column("remember_until", Timestamp),  # approved on the page under consent.prompt = "remember"
     UniqueConstraint("user_id", "client_id", "redirect_uri", "scopes", name="uq_consents_tuple"),
     Index("ix_consents_client", "client_id"),
 )
@@ -174,12 +177,63 @@ upstream_credentials = Table(
 audit_events = Table(
     "audit_events",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    # Assigned by the appender (previous + 1, gap-free), never by the database: the chain MACs it. INTEGER on
+    # SQLite so that it stays the rowid.
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("at", Timestamp, nullable=False),
     Column("event", String(64), nullable=False),
     Column("outcome", String(16), nullable=False),
     Column("client_id", String(200)),
     Column("user_id", String(64)),
     Column("detail", Text, nullable=False),  # canonical JSON, never a secret
+    Column("request_id", String(128)),
+    Column("key_id", String(64)),  # the audit key that MACed the entry; NULL only on entries older than the chain
+    Column("mac", String(64)),  # hex HMAC-SHA256 chained to the previous entry (deputy.audit.chain)
     Index("ix_audit_events_event", "event"),
+)
+
+# One row (id = 1): the chain's last entry, signed. Every append updates it in the same transaction; a log whose
+# last entry differs from it has lost its tail.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("mac", String(64)),
+    Column("key_id", String(64)),
+    Column("head_mac", String(64)),
+)
+
+client_assertions = Table(
+    "client_assertions",
+    metadata,
+    Column("assertion_hash", String(64), primary_key=True),  # SHA-256 of client_id and jti: replay detection only
+    Column("expires_at", Timestamp, nullable=False),
+    Index("ix_client_assertions_expires_at", "expires_at"),
+)
+
+# Write-tool drafts awaiting the user's confirmation (deputy.intents). ``arguments`` is the canonical JSON of the
+# validated arguments (what the user sees and what the intent hash covers); ``digest`` is the signed intent digest
+# once the user approved. No credential is ever stored here.
+intent_drafts = Table(
+    "intent_drafts",
+    metadata,
+    Column("draft_id", String(64), primary_key=True),
+    Column("tool", String(64), nullable=False),
+    Column("arguments", Text, nullable=False),
+    Column("intent_hash", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("client_id", String(200), nullable=False),
+    Column("grant_id", String(64), nullable=False),
+    Column("method", String(8), nullable=False),
+    Column("target", Text, nullable=False),  # the upstream URL: API base URL + expanded path
+    Column("status", String(16), nullable=False),
+    Column("created_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("csrf_hash", String(128), nullable=False),
+    Column("decided_at", Timestamp),
+    Column("digest", Text),
+    Column("committed_at", Timestamp),
+    Index("ix_intent_drafts_expires_at", "expires_at"),
+    Index("ix_intent_drafts_grant_status", "grant_id", "status"),
 )

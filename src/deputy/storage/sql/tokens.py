@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BindParameter, Connection, bindparam, delete, insert, or_, select, text, update
+from sqlalchemy import BindParameter, Connection, bindparam, delete, func, insert, or_, select, text, update
 
 from deputy.oauth.models import AuthorizationCode, Grant, RefreshToken
 from deputy.storage.sql._rows import insert_ignore, join_scopes, split_scopes
@@ -102,6 +102,36 @@ class SqlGrants:
         for grant_id in ids:
             self.revoke(grant_id, now=now, reason=reason)
         return ids
+
+    def revoke_client(self, client_id: str, *, now: int, reason: str) -> list[str]:
+        """Revoke every live grant of this client, whoever the user; returns their ids."""
+        ids = [
+            r.grant_id
+            for r in self._c.execute(
+                select(grants.c.grant_id).where(grants.c.client_id == client_id, grants.c.revoked_at.is_(None))
+            )
+        ]
+        for grant_id in ids:
+            self.revoke(grant_id, now=now, reason=reason)
+        return ids
+
+    def last_issued(self, *, user_id: str | None = None, client_id: str | None = None) -> dict[str, int]:
+        """client_id -> when it was last given something (a grant, or a refresh token at a code redemption or a
+        rotation), for one user or one client. The only trace of use Deputy keeps: MCP calls write nothing."""
+        where = [grants.c.user_id == user_id] if user_id is not None else []
+        where += [grants.c.client_id == client_id] if client_id is not None else []
+        created = select(grants.c.client_id, func.max(grants.c.created_at).label("at")).where(*where)
+        refreshed = (
+            select(grants.c.client_id, func.max(refresh_tokens.c.created_at).label("at"))
+            .select_from(grants.join(refresh_tokens, refresh_tokens.c.grant_id == grants.c.grant_id))
+            .where(*where)
+        )
+        out: dict[str, int] = {}
+        for stmt in (created, refreshed):
+            for row in self._c.execute(stmt.group_by(grants.c.client_id)):
+                if row.at is not None:
+                    out[row.client_id] = max(out.get(row.client_id, 0), int(row.at))
+        return out
 
     def revoked_since(self, since: int) -> list[tuple[str, int]]:
         """(grant_id, revoked_at) revoked at or after ``since``: what a resource server polls."""

@@ -1,0 +1,90 @@
+"""Migration 0003 on a database that already has (unchained) audit entries: they are kept as legacy, the chain
+starts right after them, and the migration can be undone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from audit_support import NOW, check, execute, fill, row
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+
+import deputy.storage
+from deputy.audit.chain import Problem
+from deputy.keys import KeyRing
+from deputy.storage.sql.engine import Database
+from deputy.storage.sql.store import SqlStore
+
+
+def migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(deputy.storage.__file__).parent / "migrations"))
+    with db.engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+        conn.commit()
+
+
+def old_database(url: str) -> Database:
+    """A database at revision 0002 holding three audit entries written the old way."""
+    db = Database(url)
+    migrate_to(db, "0002")
+    for i in range(3):
+        execute(db, "INSERT INTO audit_events (at, event, outcome, detail) VALUES (:at, 'code.issued', 'ok', '{}')",
+                at=NOW + i)  # fmt: skip
+    return db
+
+
+@pytest.fixture
+def old_db(db_url: str) -> Iterator[Database]:
+    db = old_database(db_url)
+    yield db
+    db.dispose()
+
+
+def test_old_entries_become_legacy_and_the_chain_follows_them(old_db: Database) -> None:
+    old_db.migrate()
+    ring = KeyRing.generate(NOW)
+    fill(SqlStore(old_db, ring), 5, start_at=NOW + 10)
+    report = check(old_db, ring)
+    assert report.ok, report
+    assert (report.legacy, report.verified, report.last_seq) == (3, 5, 8)
+    assert row(old_db, 3)["mac"] is None and row(old_db, 4)["mac"] is not None
+
+
+def test_a_deleted_legacy_tail_shows_at_the_chain_start(old_db: Database) -> None:
+    old_db.migrate()
+    ring = KeyRing.generate(NOW)
+    fill(SqlStore(old_db, ring), 2, start_at=NOW + 10)
+    execute(old_db, "DELETE FROM audit_events WHERE seq = 3")
+    report = check(old_db, ring)
+    assert (report.problem, report.bad_seq) == (Problem.DELETED_OR_REORDERED, 3)
+
+
+@pytest.mark.postgres
+def test_entries_can_no_longer_be_numbered_by_the_database_on_postgresql(postgres_url: str) -> None:
+    """(SQLite's INTEGER PRIMARY KEY always numbers a row itself; the verifier reports such a row.)"""
+    db = old_database(postgres_url)
+    try:
+        db.migrate()
+        with pytest.raises(DBAPIError):
+            execute(db, "INSERT INTO audit_events (at, event, outcome, detail) VALUES (1, 'x', 'ok', '{}')")
+    finally:
+        db.dispose()
+
+
+def test_the_migration_downgrades_and_upgrades_again(old_db: Database) -> None:
+    old_db.migrate()
+    fill(SqlStore(old_db, KeyRing.generate(NOW)), 2)
+    migrate_to(old_db, "0002", down=True)
+    with old_db.engine.connect() as conn:
+        assert "audit_head" not in inspect(conn).get_table_names()
+        assert "mac" not in {c["name"] for c in inspect(conn).get_columns("audit_events")}
+    execute(old_db, "INSERT INTO audit_events (at, event, outcome, detail) VALUES (1, 'x', 'ok', '{}')")
+    old_db.migrate()
+    with old_db.engine.connect() as conn:
+        assert conn.execute(text("SELECT seq, mac FROM audit_head")).one() == (6, None)
