@@ -58,6 +58,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     )
     if migrate:
         check_vault_keys(ctx.store, vault, keys)
+        with ctx.store.write() as tx:
+            tx.audit.sign_unsigned_head()
     _sync_static_clients(ctx)
     return ctx
 

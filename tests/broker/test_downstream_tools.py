@@ -34,6 +34,15 @@ kind = "read"
 downstream = "reports"
 input_schema = '{"type": "object", "properties": {}, "additionalProperties": false}'
 
+[tools.reports_annotate]
+description = "Annotate a report"
+method = "POST"
+path = "/annotate"
+scope = "crm.read"
+kind = "write"
+downstream = "reports"
+input_schema = '{"type": "object", "properties": {"text": {"type": "string"}}, "additionalProperties": false}'
+
 [tools.reports_publish]
 description = "Publish a report"
 method = "POST"
@@ -130,3 +139,18 @@ def test_a_tool_naming_an_unconfigured_service_stops_start_up(tmp_path: Path) ->
     catalogue.write_text(CATALOGUE, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"tools\.reports_whoami\.downstream"):
         make_env(tmp_path, tools={"catalogue": str(catalogue)}, upstream={"api_base_url": ACME + "/api/v1"})
+
+
+async def test_a_guarded_downstream_write_names_the_downstream_target_on_the_confirmation_page(tmp_path: Path) -> None:
+    env = _env(tmp_path)
+    reports = Reports(env)
+    _route(env, reports)
+    async with env.app.router.lifespan_context(env.app), env.browser() as browser:  # type: ignore[attr-defined]
+        _, tokens = await env.full_flow(browser, scope="crm.read")
+        drafted = await call_tool(env.app, tokens["access_token"], "reports_annotate", {"text": "hi"})
+        url = drafted["structuredContent"]["confirmation_url"]
+        page = await browser.get(url.removeprefix(env.settings.issuer))
+    assert reports.headers == []  # a draft: nothing reached the service
+    assert page.status_code == 200
+    assert REPORTS + "/api/annotate" in page.text and "reports" in page.text
+    assert "Acme" not in page.text.split("<h1>", 1)[1].split("</h1>", 1)[0]

@@ -247,3 +247,26 @@ def test_only_the_broker_may_import_the_vault(filename: str, source: str, refuse
     )
     assert ("TID251" in proc.stdout) is refused, proc.stdout
     assert (proc.returncode != 0) is refused
+
+
+async def test_an_instance_without_the_new_key_retries_later_instead_of_quarantining(tmp_path: Path) -> None:
+    """A rolling rotation with per-instance copies of the ring (a bind mount, or keys.inline): an instance that does
+    not hold the new key yet must not take entries sealed under it for corruption."""
+    env = make_mcp_env(tmp_path)
+    async with env.app.router.lifespan_context(env.app):  # type: ignore[attr-defined]
+        token, _ = await _signed_in(env)
+        copy = tmp_path / "other" / "keys.json"
+        copy.parent.mkdir()
+        KeyRing.load(env.settings.keys.file, create_if_missing=False, now=0).rotated("vault", 2).save(copy)
+        keys = env.settings.keys.model_copy(update={"file": copy})
+        other = build_context(env.settings.model_copy(update={"keys": keys}), clock=env.clock)
+        try:
+            assert reencrypt_pass(other.store, broker_vault(other.vault), now=env.clock.now()).reencrypted == 2
+        finally:
+            other.store.db.dispose()
+        env.app.state.mcp.credentials._sealed.clear()  # type: ignore[attr-defined]  (as after SEALED_TTL)
+        waiting = await call_tool(env.app, token, "contacts_list")
+        assert waiting["isError"] is True and "retry" in waiting["content"][0]["text"]
+        assert not [p for _, p, _ in vault_rows(env) if p.startswith("x:")]  # nothing quarantined
+        env.ctx.keys.adopt(KeyRing.load(copy, create_if_missing=False, now=0))  # this instance gets the key
+        assert (await call_tool(env.app, token, "contacts_list"))["isError"] is False

@@ -54,3 +54,17 @@ def test_sealed_bytes_are_bound_to_their_context() -> None:
     assert vault.open_bytes("flow|a", blob) == "verifier"
     with pytest.raises(VaultError):
         vault.open_bytes("flow|b", blob)
+
+
+def test_flow_secrets_cannot_be_used_to_open_credential_rows() -> None:
+    """``open_bytes`` is reachable from the service layer (flow secrets); with the context string chosen to match a
+    credential row's associated data it would be a decryption oracle, were both sealed under the same key."""
+    vault = Vault(KeyRing.generate(1))
+    sealed = vault.seal(user_id="u", upstream="a", purpose="access_token", secret="acme_at_x", expires_at=None, now=1)
+    forged = sealed.key_id.encode() + b"." + sealed.ciphertext
+    with pytest.raises(VaultError):
+        vault.open_bytes("u|a|access_token", forged)
+    blob = vault.seal_bytes("u|a|access_token", "verifier")
+    moved = dataclasses.replace(sealed, ciphertext=blob.partition(b".")[2])
+    with pytest.raises(VaultError):
+        vault.open(moved)

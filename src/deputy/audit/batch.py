@@ -19,7 +19,12 @@ from deputy.audit.context import current_request_id
 from deputy.audit.log import audit
 from deputy.service.context import ServiceContext
 
-__all__ = ["AuditBatcher"]
+__all__ = ["AuditBatcher", "AuditInterruptedError"]
+
+
+class AuditInterruptedError(RuntimeError):
+    """The task writing a batch was cancelled before it could say whether the batch was written; the actions the
+    batch records fail (fail closed)."""
 
 
 @dataclass
@@ -35,6 +40,8 @@ class AuditBatcher:
         self._run = run
         self._next = _Batch()
         self._writing = False
+        self._idle = anyio.Event()
+        self._idle.set()
 
     async def append(self, event: str, **fields: Any) -> None:
         """Raises:
@@ -43,24 +50,38 @@ class AuditBatcher:
         batch = self._next
         index = len(batch.events)
         batch.events.append({"event": event, "request_id": current_request_id.get(), **fields})
-        if not self._writing:
-            await self._drain()
-        await batch.done.wait()
+        while not batch.done.is_set():
+            if self._writing:  # someone else writes; if they stop (their request was cancelled), take over
+                idle = self._idle
+                await idle.wait()
+            else:
+                await self._drain()
         if index in batch.errors:
             raise batch.errors[index]
 
     async def _drain(self) -> None:
         self._writing = True
+        self._idle = anyio.Event()
+        current: _Batch | None = None
         try:
             # One scheduler tick before the first write: requests already under way reach ``append`` and join this
             # transaction. Without it, a synchronous (inline SQLite) write would always commit a batch of one.
             await anyio.sleep(0)
             while self._next.events:
-                batch, self._next = self._next, _Batch()
-                await self._write_batch(batch)
-                batch.done.set()
+                current, self._next = self._next, _Batch()
+                # Shielded: the batch holds other requests' events, so this request's cancellation (its client
+                # went away) must not abort it half-way; it is delivered once the queue is empty.
+                with anyio.CancelScope(shield=True):
+                    await self._write_batch(current)
+                current.done.set()
+                current = None
         finally:
+            if current is not None:  # this task was cancelled mid-batch: its callers must not wait forever
+                for i in range(len(current.events)):
+                    current.errors.setdefault(i, AuditInterruptedError("the audit write was interrupted"))
+                current.done.set()
             self._writing = False
+            self._idle.set()  # waiters of the queued batch wake up and one of them drains it
 
     async def _write_batch(self, batch: _Batch) -> None:
         try:

@@ -231,7 +231,8 @@ def verify(rows: Iterable[Row], head: Head, keys: AuditKeys, *, checkpoint: Head
             break
         legacy, expected = legacy + 1, row[0] + 1
     else:
-        return _check_end(_End(0, None, None, None), head, keys, checkpoint, legacy)
+        end = _End(0, None, None, None)
+        return _check_end(end, head, keys, checkpoint, legacy, legacy_last=expected - 1 if legacy else None)
     walked = _walk(it, expected, keys, -1 if checkpoint is None else checkpoint.seq)
     if isinstance(walked, Report):
         return Report(walked.verified, legacy, walked.last_seq, walked.problem, walked.bad_seq, walked.reason)
@@ -296,19 +297,50 @@ def _links(row: Row, prev_mac: str, keys: AuditKeys) -> bool:
         return False
 
 
-def _check_end(end: _End, head: Head, keys: AuditKeys, checkpoint: Head | None, legacy: int) -> Report:
-    problem = _head_problem(end, head, keys) or _checkpoint_problem(end, checkpoint)
+def _check_end(
+    end: _End, head: Head, keys: AuditKeys, checkpoint: Head | None, legacy: int, legacy_last: int | None = None
+) -> Report:
+    problem = _unsigned_problem(head, end, legacy) or _boundary_problem(end, head, legacy_last)
+    problem = problem or _head_problem(end, head, keys) or _checkpoint_problem(end, checkpoint)
     if problem is None:
         return Report(end.verified, legacy, end.last_seq)
     kind, bad_seq, reason = problem
     return Report(end.verified, legacy, end.last_seq, kind, bad_seq, reason)
 
 
+def _unsigned_problem(head: Head, end: _End, legacy: int) -> tuple[Problem, int, str] | None:
+    """Deputy signs the head when it starts (``sign_legacy_boundary``), so an unsigned head over a log that has
+    entries is either a database migrated but never opened by Deputy, or a log reset by someone without the key
+    (strip every MAC, clear the head, and all entries would pass as legacy)."""
+    if head.head_mac is not None or (legacy == 0 and end.last_seq is None):
+        return None
+    return (
+        Problem.TRUNCATED,
+        head.seq,
+        "the head is not signed: start Deputy once after migrating (it signs the head), or the log was reset",
+    )
+
+
+def _boundary_problem(end: _End, head: Head, legacy_last: int | None) -> tuple[Problem, int, str] | None:
+    """A head at the legacy boundary (its MAC is the genesis value: nothing chained yet) must end where the
+    unchained entries end; chained entries after it are checked by ``_head_problem``."""
+    if head.mac != GENESIS.hex() or end.last_seq is not None:
+        return None
+    if (legacy_last or 0) == head.seq:
+        return None
+    reason = f"the signed boundary is at {head.seq} but the entries end at {legacy_last or 0}"
+    return Problem.TRUNCATED, head.seq, reason
+
+
 def _head_problem(end: _End, head: Head, keys: AuditKeys) -> tuple[Problem, int, str] | None:
     """A deleted tail shows as a chain that ends before the signed head (which cannot be re-signed without the key)."""
-    if head.mac is None:
-        if end.last_seq is None:
+    if head.mac is None or head.mac == GENESIS.hex():
+        valid_boundary = head.mac is None or keys.check_head(head) is True
+        if end.last_seq is None and valid_boundary:
             return None
+        if not valid_boundary:
+            return Problem.TRUNCATED, head.seq, "the head checkpoint's signature is invalid"
+        assert end.last_seq is not None  # noqa: S101
         return Problem.TRUNCATED, end.last_seq, "the head is at the start of the chain but entries follow (rolled back)"
     valid = keys.check_head(head)
     if valid is None:

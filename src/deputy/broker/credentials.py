@@ -16,7 +16,7 @@ import anyio
 
 from deputy.audit.log import audit
 from deputy.broker.rotation import quarantine
-from deputy.broker.vault import VaultError, broker_vault
+from deputy.broker.vault import UnknownKeyError, VaultError, broker_vault
 from deputy.resource.upstream_api import ToolCallError
 from deputy.service.cache import BoundedCache
 from deputy.service.context import ServiceContext
@@ -64,18 +64,29 @@ class VaultCredentials:
             sealed = tx.vault.get(user_id, self._name, purpose)
         if sealed is None:
             return None
+        secret = self._decrypt(sealed)
+        return None if secret is None else (secret, sealed.expires_at)
+
+    def _decrypt(self, sealed: SealedCredential) -> str | None:
+        """The entry's secret; None for an entry that is corrupt or foreign (reported and quarantined: the user
+        re-authorizes).
+
+        Raises:
+            ToolCallError: ``unavailable`` for an entry under a key this instance does not hold yet (a rolling
+                rotation: retrying later succeeds; quarantining would lose the user's grant).
+        """
         try:
-            return self._vault.open(sealed), sealed.expires_at
-        except VaultError:  # corrupt or foreign: reported, taken out of use; the user re-authorizes
+            return self._vault.open(sealed)
+        except UnknownKeyError:
+            raise ToolCallError("unavailable", "Deputy's keys are being rotated; retry in a few seconds.") from None
+        except VaultError:
+            self._sealed.pop(sealed.user_id)
             quarantine(self._ctx.store, sealed, now=self._ctx.clock.now())
             return None
 
     def _read(self, user_id: str, purpose: str) -> SealedCredential | None:
         with self._ctx.store.read() as tx:
             return tx.vault.get(user_id, self._name, purpose)
-
-    def _quarantine(self, sealed: SealedCredential) -> None:
-        quarantine(self._ctx.store, sealed, now=self._ctx.clock.now())
 
     async def access_token(self, user_id: str) -> str:
         """The user's upstream access token, decrypted for one request (refreshed first if it is about to expire).
@@ -91,10 +102,11 @@ class VaultCredentials:
             self._sealed.put(user_id, sealed)
         try:
             token = self._vault.open(sealed)
-        except VaultError:  # corrupt or foreign: reported, taken out of use; the user re-authorizes
-            self._sealed.pop(user_id)
-            await self._call(self._quarantine, sealed)
-            raise _reauthorize() from None
+        except VaultError:  # the rare path: classify, and quarantine (storage I/O) if it is corruption
+            found = await self._call(self._decrypt, sealed)
+            if found is None:
+                raise _reauthorize() from None
+            token = found
         if sealed.expires_at is not None and sealed.expires_at - EXPIRY_MARGIN <= self._ctx.clock.now():
             return await self.refreshed_access_token(user_id, stale=token)
         return token
@@ -175,11 +187,8 @@ class VaultCredentials:
             sealed = tx.vault.get(user_id, self._name, ACCESS)
         if sealed is None:
             return None
-        try:
-            return self._vault.open(sealed), sealed.ciphertext
-        except VaultError:
-            quarantine(self._ctx.store, sealed, now=self._ctx.clock.now())
-            return None
+        secret = self._decrypt(sealed)
+        return None if secret is None else (secret, sealed.ciphertext)
 
     def _take_lease(self, user_id: str) -> bool:
         now = self._ctx.clock.now()

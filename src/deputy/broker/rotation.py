@@ -27,7 +27,7 @@ import anyio
 import anyio.to_thread
 
 from deputy.audit.log import audit
-from deputy.broker.vault import Vault, VaultError, broker_vault
+from deputy.broker.vault import UnknownKeyError, Vault, VaultError, broker_vault
 from deputy.config import KeySettings
 from deputy.errors import ConfigError
 from deputy.keys import KeyRing
@@ -181,6 +181,7 @@ class ReencryptReport:
     reencrypted: int = 0
     changed_meanwhile: int = 0  # rewritten by a refresh (already under the new key) while we worked
     quarantined: int = 0
+    skipped_unknown_key: int = 0  # under a key this ring does not hold (yet); left alone
     remaining: int = 0  # entries still under other keys after the pass
 
 
@@ -199,6 +200,9 @@ def reencrypt_pass(store: SqlStore, vault: Vault, *, now: int, batch: int = BATC
         for old in rows:
             try:
                 secret = vault.open(old)
+            except UnknownKeyError:  # another instance's newer key, not yet in this ring: not corruption
+                report.skipped_unknown_key += 1
+                continue
             except VaultError:
                 quarantine(store, old, now=now)
                 report.quarantined += 1

@@ -18,13 +18,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from deputy.errors import DeputyError
 from deputy.keys import KeyRing
 from deputy.storage.sql.vault import SealedCredential
 
-__all__ = ["UpstreamTokens", "Vault", "VaultError", "broker_vault"]
+__all__ = ["UnknownKeyError", "UpstreamTokens", "Vault", "VaultError", "broker_vault"]
 
 NONCE_BYTES = 12
 
@@ -33,11 +35,20 @@ class VaultError(DeputyError):
     """A sealed entry could not be opened (unknown key, tampered or moved ciphertext)."""
 
 
+class UnknownKeyError(VaultError):
+    """The entry names a key this instance does not hold (yet): during a rolling rotation that is normal, not
+    corruption, so callers retry later instead of quarantining the entry."""
+
+
 @dataclass(frozen=True)
 class UpstreamTokens:
     access_token: str
     refresh_token: str | None
     expires_at: int | None
+
+
+def _flow_subkey(key: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"deputy vault: flow secrets").derive(key)
 
 
 def _aad(user_id: str, upstream: str, purpose: str, key_id: str) -> bytes:
@@ -49,20 +60,24 @@ class Vault:
 
     def __init__(self, keys: KeyRing, *, on_unknown_key: Callable[[], bool] | None = None) -> None:
         self._ring = keys
-        self._ciphers: dict[tuple[str, bytes], AESGCM] = {}
+        self._ciphers: dict[tuple[str, bytes, bool], AESGCM] = {}
         self._on_unknown_key = on_unknown_key
 
     @property
     def current_kid(self) -> str:
         return self._ring.vault[-1].kid
 
-    def _cipher(self, kid: str) -> AESGCM | None:
+    def _cipher(self, kid: str, *, flow: bool = False) -> AESGCM | None:
+        """The cipher for vault key ``kid``; ``flow`` selects the subkey for flow secrets (``seal_bytes``), derived
+        with HKDF so that nothing sealed for the flow table can open a credential row, or the reverse, whatever
+        context string a caller passes."""
         for _ in range(2):
             for k in self._ring.vault:
                 if k.kid == kid:
-                    cipher = self._ciphers.get((kid, k.key))
+                    cipher = self._ciphers.get((kid, k.key, flow))
                     if cipher is None:
-                        cipher = self._ciphers[(kid, k.key)] = AESGCM(k.key)
+                        key = _flow_subkey(k.key) if flow else k.key
+                        cipher = self._ciphers[(kid, k.key, flow)] = AESGCM(key)
                     return cipher
             if self._on_unknown_key is None or not self._on_unknown_key():
                 return None
@@ -89,7 +104,7 @@ class Vault:
         """
         cipher = self._cipher(sealed.key_id)
         if cipher is None:
-            raise VaultError(f"vault entry sealed with unknown key {sealed.key_id}")
+            raise UnknownKeyError(f"vault entry sealed with unknown key {sealed.key_id}")
         nonce, ct = sealed.ciphertext[:NONCE_BYTES], sealed.ciphertext[NONCE_BYTES:]
         try:
             aad = _aad(sealed.user_id, sealed.upstream, sealed.purpose, sealed.key_id)
@@ -98,9 +113,13 @@ class Vault:
             raise VaultError("vault entry does not authenticate for its row") from exc
 
     def seal_bytes(self, context: str, secret: str) -> bytes:
-        """Short-lived secrets kept in other tables (the upstream PKCE verifier), bound to ``context``."""
+        """Short-lived secrets kept in other tables (the upstream PKCE verifier), bound to ``context``, under the
+        flow subkey (see ``_cipher``)."""
         nonce = secrets.token_bytes(NONCE_BYTES)
-        kid, cipher = self._sealing()
+        kid = self.current_kid
+        cipher = self._cipher(kid, flow=True)
+        if cipher is None:  # pragma: no cover - the current key is in the ring by definition
+            raise VaultError("the current vault key is missing from the ring")
         return kid.encode() + b"." + nonce + cipher.encrypt(nonce, secret.encode(), f"{context}|{kid}".encode())
 
     def open_bytes(self, context: str, blob: bytes) -> str:
@@ -108,7 +127,7 @@ class Vault:
         VaultError: as ``open``.
         """
         kid, _, rest = blob.partition(b".")
-        cipher = self._cipher(kid.decode(errors="replace"))
+        cipher = self._cipher(kid.decode(errors="replace"), flow=True)
         if cipher is None or len(rest) <= NONCE_BYTES:
             raise VaultError("sealed value uses an unknown key")
         try:

@@ -63,6 +63,14 @@ class IntentGate:
             ensure_intent_key(ctx.keys, ctx.settings, ctx.clock.now())
         self.base_url = (ctx.settings.upstream.api_base_url or "").rstrip("/")
 
+    def _base(self, request: UpstreamRequest) -> str:
+        """Where the call really goes: the upstream API, or the downstream service a tool names. The target is part
+        of the intent hash and of what the user reads on the confirmation page."""
+        if request.downstream is None:
+            return self.base_url
+        service = self.ctx.settings.downstream.get(request.downstream)
+        return (service.api_base_url or "").rstrip("/") if service is not None else ""
+
     def guards(self, spec: ToolSpec) -> bool:
         return self.policy.guards(spec.name)
 
@@ -104,7 +112,7 @@ class IntentGate:
         self, principal: Principal, spec: ToolSpec, values: dict[str, Any], request: UpstreamRequest
     ) -> IntentSubject:
         subject = IntentSubject(
-            spec.name, values, principal.user_id, principal.client_id, request.method, self.base_url, request.path
+            spec.name, values, principal.user_id, principal.client_id, request.method, self._base(request), request.path
         )
         try:
             subject.canonical_arguments().encode("utf-8")

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_REDIRECT_URI_LENGTH",
     "check_redirect_uri_matches",
     "is_loopback_redirect_uri",
+    "is_on_origin",
     "redirect_host",
     "validate_registered_redirect_uri",
 ]
@@ -84,7 +85,9 @@ class _Parts:
         return _split_host_port(self.authority or "")[1]
 
 
-def validate_registered_redirect_uri(uri: str, *, allowed_custom_schemes: frozenset[str] = frozenset()) -> str:
+def validate_registered_redirect_uri(
+    uri: str, *, allowed_custom_schemes: frozenset[str] = frozenset(), forbidden_origin: str | None = None
+) -> str:
     """Return ``uri`` unchanged if it may be registered, else raise :class:`InvalidRedirectUriError`.
 
     RFC 7591 §2 lets the server refuse any redirect URI; OAuth 2.1 §2.3.1 and RFC 9700 §2.1 require
@@ -101,7 +104,35 @@ def validate_registered_redirect_uri(uri: str, *, allowed_custom_schemes: frozen
     else:
         raise _refused("The redirect URI scheme is not allowed.")
     _validate_path(parts.path)
+    # Exact origin here; a loopback URI registered on another port can still be requested on Deputy's port at
+    # authorization time (RFC 8252 §7.3 lets the port vary), which /authorize refuses with ``is_on_origin``.
+    if forbidden_origin is not None and is_on_origin(uri, forbidden_origin):
+        raise _refused("The redirect URI must not point at this authorization server.")
     return uri
+
+
+def web_origin(uri: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) of an http(s) URI, lower-cased, with the default port filled in; None otherwise."""
+    parts = _split(uri)
+    if parts is None or parts.authority is None or parts.scheme.lower() not in _WEB_SCHEMES:
+        return None
+    scheme = parts.scheme.lower()
+    port = parts.port
+    try:
+        number = int(port) if port else (443 if scheme == "https" else 80)
+    except ValueError:
+        return None
+    return scheme, parts.host.lower().rstrip("."), number
+
+
+def is_on_origin(uri: str, origin_of: str) -> bool:
+    """Whether ``uri`` points at the origin of ``origin_of`` (Deputy's issuer).
+
+    A redirect URI on Deputy's own origin would let a consent-page decision (even a Deny) navigate the browser
+    back into Deputy as a *same-origin* request, which is what remembered consent trusts; so none is accepted.
+    """
+    mine = web_origin(origin_of)
+    return mine is not None and web_origin(uri) == mine
 
 
 def check_redirect_uri_matches(registered: Sequence[str], requested: str) -> bool:

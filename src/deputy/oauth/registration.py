@@ -73,6 +73,7 @@ class RegistrationPolicy:
     max_redirect_uris: int = 10
     allowed_auth_methods: frozenset[str] = frozenset({"none", "client_secret_basic", "client_secret_post"})
     allowed_scopes: frozenset[str] | None = None
+    forbidden_origin: str | None = None  # Deputy's own origin: no redirect URI may point back into it
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,9 @@ def _redirect_uri(item: object, policy: RegistrationPolicy) -> str:
     """One redirect URI, checked by :func:`validate_registered_redirect_uri`."""
     if not isinstance(item, str):
         raise InvalidRedirectUriError("redirect_uris must be a non-empty array of strings.")
-    return validate_registered_redirect_uri(item, allowed_custom_schemes=policy.allowed_custom_schemes)
+    return validate_registered_redirect_uri(
+        item, allowed_custom_schemes=policy.allowed_custom_schemes, forbidden_origin=policy.forbidden_origin
+    )
 
 
 def _string_list(value: object, name: str) -> tuple[str, ...] | None:

@@ -23,7 +23,7 @@ from deputy.errors import (
 from deputy.oauth.authorize import AuthorizationRequest, validate_client_and_redirect, validate_request
 from deputy.oauth.models import AuthorizationCode, Client, ClientKind, Consent, Flow, FlowStatus, Grant, User
 from deputy.oauth.pkce import make_verifier
-from deputy.oauth.redirect_uri import is_loopback_redirect_uri, redirect_host
+from deputy.oauth.redirect_uri import is_loopback_redirect_uri, is_on_origin, redirect_host
 from deputy.oauth.redirects import authorization_response_url
 from deputy.oauth.scopes import upstream_scopes_for
 from deputy.oauth.tokens import new_code, new_id, new_secret
@@ -173,6 +173,8 @@ def start_authorization(
         client = _load_client(tx, params.get("client_id"), document, now)
         redirect_uri = validate_client_and_redirect(client, params.get("redirect_uri"))
         assert client is not None  # noqa: S101 (validate_client_and_redirect raised otherwise)
+        if is_on_origin(redirect_uri, ctx.issuer):  # see is_on_origin: never redirect back into Deputy itself
+            raise BrowserFlowError("Invalid redirect URI", "This application's redirect URI points at Deputy itself.")
         try:
             request = validate_request(
                 params,

@@ -23,6 +23,7 @@ def registration_policy(ctx: ServiceContext) -> RegistrationPolicy:
         max_client_name_length=reg.max_client_name_length,
         max_redirect_uris=reg.max_redirect_uris,
         allowed_scopes=frozenset(ctx.settings.scopes),
+        forbidden_origin=ctx.issuer,
     )
 
 

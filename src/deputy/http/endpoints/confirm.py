@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from deputy.errors import BrowserFlowError, InvalidRequestError
 from deputy.http import cookies
-from deputy.http.deps import deps_of
+from deputy.http.deps import Deps, deps_of
 from deputy.http.endpoints.authorize import _check_same_origin as check_same_origin
 from deputy.http.forms import read_form
 from deputy.http.render import page_error, render_page
@@ -31,6 +31,13 @@ def _spec(request: Request, tool: str) -> ToolSpec | None:
     mcp = getattr(request.app.state, "mcp", None)
     spec = mcp.catalogue.get(tool) if mcp is not None else None
     return spec if isinstance(spec, ToolSpec) else None
+
+
+def _target_name(deps: Deps, spec: ToolSpec | None) -> str:
+    """Whose system the operation changes: the upstream, or the downstream service the tool names."""
+    if spec is not None and spec.downstream is not None:
+        return spec.downstream
+    return deps.ctx.upstream_name
 
 
 async def show(request: Request) -> Response:
@@ -50,7 +57,7 @@ async def show(request: Request) -> Response:
     except BrowserFlowError as exc:
         return page_error(exc, name)
     spec = _spec(request, view.draft.tool)
-    response = render_page("confirm.html", view=view, spec=spec, upstream_name=name)
+    response = render_page("confirm.html", view=view, spec=spec, upstream_name=_target_name(deps, spec))
     if fresh_cookie:
         cookies.set_cookie(response, cookies.CSRF, csrf_cookie, max_age=None)
     return response
@@ -81,4 +88,4 @@ async def confirm(request: Request) -> Response:
     except BrowserFlowError as exc:
         return page_error(exc, name)
     spec = _spec(request, draft.tool)
-    return render_page("confirm_done.html", draft=draft, spec=spec, upstream_name=name)
+    return render_page("confirm_done.html", draft=draft, spec=spec, upstream_name=_target_name(deps, spec))

@@ -16,20 +16,31 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Connection, select
 
-from deputy.audit.chain import AuditKeySource, Head, Row, canonical_json, entry_json, entry_mac, sign_head
+from deputy.audit.chain import (
+    GENESIS,
+    AuditKeys,
+    AuditKeySource,
+    Head,
+    Row,
+    canonical_json,
+    entry_json,
+    entry_mac,
+    sign_head,
+)
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.schema import audit_events
 
 __all__ = ["AuditFilter", "AuditSnapshot", "AuditUnavailableError", "SqlAudit", "audit_snapshot"]
 
 BATCH: Final = 10_000
+_ANY_ENTRY: Final = "SELECT 1 FROM audit_events LIMIT 1"
 _SELECT: Final = "SELECT seq, at, event, outcome, client_id, user_id, request_id, detail, key_id, mac FROM audit_events"
 
 # The appender's statements go through ``exec_driver_sql``, in the driver's own parameter style: no statement
@@ -96,10 +107,47 @@ class SqlAudit:
         conn = self._c
         sql = _SQL[conn.dialect.name]
         if self._head is None:
-            self._head = _head_of(conn.exec_driver_sql(sql["head"]).first())
+            row = conn.exec_driver_sql(sql["head"]).first()
+            self._head = self._trusted_head(row, lambda: conn.exec_driver_sql(_ANY_ENTRY).first() is not None)
         rows, head = self._chain(self._head)
         conn.exec_driver_sql(sql["insert"], rows)
         conn.exec_driver_sql(sql["move"], head)
+
+    def _trusted_head(self, row: Any, has_entries: Callable[[], bool]) -> tuple[int, bytes]:
+        """(seq, mac) to chain from, after checking the head's signature (one HMAC): appending after a head that
+        someone without the key rewrote would sign their rewrite. An unsigned head is accepted only over an empty
+        log; Deputy signs it at start-up otherwise (``sign_unsigned_head``).
+
+        Raises:
+            AuditUnavailableError: no head row, or a head that is unsigned over entries or does not verify.
+        """
+        if row is None:
+            raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
+        assert self._keys is not None  # noqa: S101  (append refuses without keys)
+        head = Head(int(row[0]), row[1], row[2], row[3])
+        if head.head_mac is None:
+            if head.mac is None and not has_entries():
+                return head.seq, GENESIS
+            raise AuditUnavailableError(
+                "the audit head is not signed: start Deputy to sign it, or run deputy audit verify"
+            )
+        if AuditKeys(self._keys.audit).check_head(head) is not True:
+            raise AuditUnavailableError("the audit head's signature does not verify: run deputy audit verify")
+        return head.seq, head.prev
+
+    def sign_unsigned_head(self) -> bool:
+        """Sign a head nobody has signed yet (a fresh or just-migrated database): "the chain starts after entry
+        ``seq``", with the genesis value as its MAC. From then on the verifier refuses an unsigned head over a
+        non-empty log, so stripping every MAC and clearing the head cannot pass the entries off as legacy."""
+        assert self._keys is not None  # noqa: S101  (a write transaction)
+        sql = _SQL[self._c.dialect.name]
+        row = self._c.exec_driver_sql(sql["head"]).first()
+        if row is None:
+            raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
+        if row[1] is not None or row[3] is not None:
+            return False
+        self._c.exec_driver_sql(sql["move"], sign_head(self._keys.audit[-1], int(row[0]), GENESIS).to_json())
+        return True
 
     @property
     def _c(self) -> Connection:
@@ -114,7 +162,8 @@ class SqlAudit:
         if not self._pending:
             return
         if self._head is None:
-            self._head = _head_of(cursor.execute(_APPEND_SQL["head"]).fetchone())
+            row = cursor.execute(_APPEND_SQL["head"]).fetchone()
+            self._head = self._trusted_head(row, lambda: cursor.execute(_ANY_ENTRY).fetchone() is not None)
         rows, head = self._chain(self._head)
         cursor.executemany(_APPEND_SQL["insert"], rows)
         cursor.execute(_APPEND_SQL["move"], head)
@@ -154,13 +203,6 @@ class SqlAudit:
             }
             for r in self._c.execute(stmt)
         ]
-
-
-def _head_of(row: Any) -> tuple[int, bytes]:
-    """(seq, mac) of the chain's last entry, from the head row (locked on PostgreSQL by the caller's SELECT)."""
-    if row is None:
-        raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
-    return int(row[0]), Head(int(row[0]), row[1]).prev
 
 
 @dataclass(frozen=True)
