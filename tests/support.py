@@ -24,6 +24,7 @@ from deputy.clock import FrozenClock
 from deputy.config import Settings, load_settings
 from deputy.demo.acme import AcmeSettings, create_acme_app, default_settings
 from deputy.service.context import ServiceContext
+from deputy.storage.sql.engine import Database
 
 DEPUTY = "https://deputy.example"
 ACME = "https://acme.example"
@@ -247,3 +248,18 @@ def make_mcp_env(
         upstream={"api_base_url": ACME + "/api/v1"},
         intents={"enabled": intents, **(intent_policy or {})},
     )
+
+
+def migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
+    """Run Alembic up (or down) to ``revision`` on ``db``: migration tests start from older schemas."""
+    from alembic import command
+    from alembic.config import Config
+
+    import deputy.storage
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(deputy.storage.__file__).parent / "migrations"))
+    with db.engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        (command.downgrade if down else command.upgrade)(cfg, revision)
+        conn.commit()

@@ -120,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     init = keys_sub.add_parser(
         "init",
         help="create a new key ring file",
-        description="Generate signing, hashing, vault and audit keys into a new file.",
+        description="Generate signing, hashing, vault, audit and intent keys into a new file.",
     )
     init.add_argument("--file", type=Path, required=True, help="where to write the key ring (must not exist)")
     init.set_defaults(func=_keys_init)

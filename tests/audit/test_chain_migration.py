@@ -4,30 +4,18 @@ starts right after them, and the migration can be undone."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from audit_support import NOW, check, execute, fill, row
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
-import deputy.storage
 from deputy.audit.chain import Problem
 from deputy.keys import KeyRing
 from deputy.storage.sql.audit import AuditUnavailableError
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.store import SqlStore
-
-
-def migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(deputy.storage.__file__).parent / "migrations"))
-    with db.engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-        conn.commit()
+from support import migrate_to
 
 
 def old_database(url: str) -> Database:

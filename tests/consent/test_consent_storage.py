@@ -4,19 +4,16 @@ and migration 0007 in both directions."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import inspect
 
-import deputy.storage
 from deputy.keys import KeyRing
 from deputy.oauth.models import Client, ClientKind, Consent, Flow, FlowStatus, Grant, RefreshToken
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.identity import ConsentEntry, ConsentKey
 from deputy.storage.sql.store import SqlStore
+from support import migrate_to
 
 NOW = 1_800_000_000
 DAY = 86400
@@ -151,15 +148,6 @@ def test_flows_remember_how_they_were_approved(store: SqlStore) -> None:
         tx.flows.mark_remembered("f1", NOW + 1)
         assert tx.flows.remembered_at("f1") == NOW + 1
         assert tx.flows.remembered_at("f2") is None
-
-
-def migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(Path(deputy.storage.__file__).parent / "migrations"))
-    with db.engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        (command.downgrade if down else command.upgrade)(cfg, revision)
-        conn.commit()
 
 
 def test_migration_0007_downgrades_and_upgrades(db_url: str) -> None:

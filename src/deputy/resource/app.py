@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
@@ -21,6 +22,7 @@ from deputy.resource.catalogue import Catalogue, load_catalogue
 from deputy.resource.downstream_tools import downstream_targets
 from deputy.resource.fastpath import FastPath
 from deputy.resource.metadata import metadata_url, protected_resource_metadata
+from deputy.resource.rejections import RejectionTally
 from deputy.resource.revocations import RevocationCache
 from deputy.resource.server import ToolHandlers, build_mcp_server
 from deputy.resource.upstream_api import BrokeredApiClient
@@ -47,6 +49,7 @@ class McpEndpoint:
         self.catalogue = load_catalogue(settings.tools.catalogue) if settings.tools.catalogue else Catalogue(())
         self.revocations = RevocationCache(ctx, run)
         self.verifier = TokenVerifier(ctx, self.revocations)
+        self.rejections = RejectionTally(ctx, run)
         self.credentials = VaultCredentials(ctx, upstream, run)
         api = BrokeredApiClient(
             http,
@@ -78,14 +81,19 @@ class McpEndpoint:
             tool_scope=self._tool_scope,
             max_body=settings.server.max_body_bytes,
             allowed_origins=settings.tools.allowed_origins,
+            on_rejected=self.rejections.note,
         )
 
     def _tool_scope(self, name: str) -> str | None:
         spec = self.catalogue.get(name)
         return spec.scope if spec else None
 
-    def lifespan(self) -> AbstractAsyncContextManager[None]:
-        return self.manager.run()
+    @contextlib.asynccontextmanager
+    async def lifespan(self) -> AsyncIterator[None]:
+        async with self.manager.run(), anyio.create_task_group() as tasks:
+            tasks.start_soon(self.rejections.run)
+            yield
+            tasks.cancel_scope.cancel()
 
     def routes(self) -> list[Route]:
         resource = self.ctx.settings.resource_url

@@ -45,8 +45,10 @@ class McpAuthMiddleware:
         tool_scope: Callable[[str], str | None],
         max_body: int,
         allowed_origins: Sequence[str] = (),
+        on_rejected: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
+        self.on_rejected = on_rejected or (lambda cause: None)
         self.verifier = verifier
         self.resource = resource
         self.challenge_scopes = tuple(challenge_scopes)
@@ -92,11 +94,12 @@ class McpAuthMiddleware:
     async def _authenticate(self, scope: Scope, send: Send) -> Principal | None:
         header = _header(scope, b"authorization")
         if header is None or header[:7].lower() != "bearer " or not header[7:].strip():
-            await self._refuse(send, 401, None, None)
+            await self._refuse(send, 401, None, None)  # no token at all: discovery, not a refusal worth auditing
             return None
         try:
             return await self.verifier.verify(header[7:].strip())
         except InvalidTokenError as exc:
+            self.on_rejected(exc.cause or "invalid")
             await self._refuse(send, 401, "invalid_token", exc.description or "access token is invalid")
             return None
 
