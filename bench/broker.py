@@ -152,7 +152,8 @@ def main() -> None:
         acme.wait(timeout=10)
     if not args.skip_audit:
         print("-- audit log (bench/audit.py)")
-        subprocess.run([sys.executable, str(HERE / "audit.py")], check=True)
+        extra = ["--postgres", args.postgres] if args.postgres else []
+        subprocess.run([sys.executable, str(HERE / "audit.py"), *extra], check=True)
 
 
 def run_backend(name: str, settings: Any, acme_url: str, access: str, refresh: str, args: argparse.Namespace) -> None:

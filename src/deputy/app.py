@@ -155,7 +155,8 @@ def create_app(
         ),
     ]
     app = Starlette(
-        routes=[*routes(), Route("/readyz", health.Readiness(ctx).readyz, methods=["GET"]), *mcp.routes()],
+        # The MCP routes first: Starlette tries routes in order, and /mcp is by far the hottest path.
+        routes=[*mcp.routes(), *routes(), Route("/readyz", health.Readiness(ctx).readyz, methods=["GET"])],
         middleware=middleware,
         lifespan=lifespan,
         exception_handlers={OperationalError: _database_unavailable, Exception: _unexpected},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -552,6 +552,28 @@ def test_results_never_carry_the_token_even_when_the_upstream_echoes_it() -> Non
     body = json.dumps({"headers": {"Authorization": f"Bearer {token}"}, token: [token]}).encode()
     result = map_status(200, body, redact=[token])
     assert token not in json.dumps(result.data)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda t: t,  # literally
+        lambda t: t.replace("/", "\\/"),  # "\/", as some encoders write a slash
+        lambda t: "".join(f"\\u{ord(c):04x}" for c in t),  # every character \u-escaped
+        lambda t: t[:5] + "\\u" + f"{ord(t[5]):04x}" + t[6:],  # one character escaped
+    ],
+)
+def test_an_echoed_token_is_scrubbed_however_the_json_spells_it(spelling: Callable[[str], str]) -> None:
+    token = "acme/at+SECRET-value_0123456789"
+    body = ('{"echo": "' + spelling(token) + '", "ok": 1}').encode()
+    assert json.loads(body)["echo"] == token  # the body really carries the token
+    result = map_status(200, body, redact=[token])
+    assert token not in json.dumps(result.data) and result.data == {"echo": "[redacted]", "ok": 1}
+
+
+def test_a_result_without_the_token_is_returned_as_parsed() -> None:
+    body = json.dumps({"items": [{"name": "Ann", "note": "ünïcode"}]}, ensure_ascii=False).encode()
+    assert map_status(200, body, redact=["some-token-value"]).data == json.loads(body)
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from typing import Final
 from urllib.parse import parse_qsl, urlsplit
 
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -24,6 +25,15 @@ from deputy.resource.verifier import Principal, TokenVerifier
 __all__ = ["PRINCIPAL", "McpAuthMiddleware"]
 
 PRINCIPAL = "deputy.principal"
+PARSED_BODY = "deputy.parsed_body"  # (raw body, parsed JSON or NOT_JSON), set by the gate for POSTs
+NOT_JSON: Final = object()
+
+
+def parse_json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return NOT_JSON
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -112,17 +122,17 @@ class McpAuthMiddleware:
         if body is None:
             await _json(send, 413, {"error": "invalid_request", "error_description": "request body too large"})
             return None
-        needed = self._scopes_needed(body)
+        parsed = parse_json(body)
+        scope[PARSED_BODY] = (body, parsed)  # the fast path reuses it: one read and one parse per request
+        needed = self._scopes_needed(parsed)
         if needed and not needed <= principal.scopes:
             all_needed = sorted(needed | principal.scopes)
             await self._refuse(send, 403, "insufficient_scope", "this call needs more scope", scopes=all_needed)
             return None
         return _replay(body, receive)
 
-    def _scopes_needed(self, body: bytes) -> frozenset[str]:
-        try:
-            message = json.loads(body)
-        except ValueError:
+    def _scopes_needed(self, message: object) -> frozenset[str]:
+        if message is NOT_JSON:
             return frozenset()  # malformed JSON-RPC is the SDK's to answer
         messages = message if isinstance(message, list) else [message]
         needed: set[str] = set()

@@ -22,7 +22,7 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from deputy.resource.auth import PRINCIPAL
+from deputy.resource.auth import PARSED_BODY, PRINCIPAL, parse_json
 from deputy.resource.server import ToolHandlers
 from deputy.resource.verifier import Principal
 
@@ -69,8 +69,12 @@ class FastPath:
         if not self._eligible_headers(scope):
             await self.sdk(scope, receive, send)
             return
-        body, receive = await _buffer(receive)
-        message = self._eligible_message(body)
+        parsed = scope.get(PARSED_BODY)
+        if parsed is None:  # not through the gate (never in the product app): read and parse here
+            body, receive = await _buffer(receive)
+            message = self._eligible_message(parse_json(body))
+        else:
+            message = self._eligible_message(parsed[1])
         principal = scope.get(PRINCIPAL)
         if message is None or not isinstance(principal, Principal):
             await self.sdk(scope, receive, send)
@@ -97,11 +101,8 @@ class FastPath:
         )
 
     @staticmethod
-    def _eligible_message(body: bytes) -> dict[str, Any] | None:
-        try:
-            message = json.loads(body)
-        except (ValueError, RecursionError):
-            return None
+    def _eligible_message(message: object) -> dict[str, Any] | None:
+        """The message, if the fast path may answer it. The gate's parsed object is shared, so it is only read."""
         if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or message.get("method") not in _METHODS:
             return None
         ident = message.get("id")

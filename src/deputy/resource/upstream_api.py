@@ -142,7 +142,23 @@ def _success(status: int, body: bytes, secrets: tuple[str, ...]) -> UpstreamResu
     data = _loads(body)
     if data is _NOT_JSON:
         raise ToolCallError("bad_response", f"the upstream answered {status} without a JSON body")
-    return UpstreamResult(status, _scrub(data, secrets))
+    return UpstreamResult(status, _scrub(data, secrets) if _echoes(body, secrets) else data)
+
+
+def _echoes(body: bytes, secrets: tuple[str, ...]) -> bool:
+    """Whether the raw body may contain a secret, so the (costly) walk over the parsed result is needed.
+
+    Credentials are ASCII and token-shaped; JSON encoders write such text literally, except that some escape
+    ``/`` as ``\\/``. Anything else (a ``\\u`` escape of a credential character) makes the check say yes, so
+    the walk runs; the fast answer is only ever "certainly absent".
+    """
+    if b"\\u" in body:
+        return True
+    for secret in secrets:
+        raw = secret.encode("utf-8", "surrogatepass")
+        if raw in body or raw.replace(b"/", b"\\/") in body:
+            return True
+    return False
 
 
 def _failure(status: int, detail: str, retry_after: int | None) -> ToolCallError:
