@@ -125,9 +125,14 @@ def _reason(event: str, detail: Mapping[str, Any]) -> str:
     return text or "unspecified"
 
 
+@functools.lru_cache(maxsize=1024)
+def _audit_child(event: str, outcome: str) -> Any:
+    return _AUDIT_EVENTS.labels(_event_label(event), _outcome_label(outcome))
+
+
 def observe_audit_event(event: str, outcome: str, detail: Mapping[str, Any]) -> None:
     """Count one appended audit event (an observer of ``deputy.audit.log.audit``)."""
-    _AUDIT_EVENTS.labels(_event_label(event), _outcome_label(outcome)).inc()
+    _audit_child(event, outcome).inc()
     grant = _REFUSALS.get(event)
     if grant is not None:
         _TOKENS_REFUSED.labels(grant, _reason_label(_reason(event, detail))).inc()
@@ -139,11 +144,20 @@ def install_audit_metrics() -> None:
         audit_log.OBSERVERS.append(observe_audit_event)
 
 
+@functools.lru_cache(maxsize=4096)
+def _http_children(route: str | None, method: str, status: int) -> tuple[Any, Any]:
+    """The labelled series for one (route, method, status): ``labels()`` is a lock and a dict walk per call, and
+    this is on every request's path. The inputs are bounded (route templates, methods, statuses)."""
+    label = _route_label(route) if route is not None else "other"
+    method_label = method if method in _METHODS else "other"
+    return _HTTP_REQUESTS.labels(label, method_label, str(status)), _HTTP_DURATION.labels(label)
+
+
 def observe_http_request(route: str | None, method: str, status: int, seconds: float) -> None:
     """Record one answered request. ``route`` is the matched route's template, ``None`` when nothing matched."""
-    label = _route_label(route) if route is not None else "other"
-    _HTTP_REQUESTS.labels(label, method if method in _METHODS else "other", str(status)).inc()
-    _HTTP_DURATION.labels(label).observe(seconds)
+    requests, duration = _http_children(route, method, status)
+    requests.inc()
+    duration.observe(seconds)
 
 
 def timed_upstream(kind: UpstreamKind) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:

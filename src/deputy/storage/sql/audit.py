@@ -105,6 +105,13 @@ class SqlAudit:
         if not self._pending:
             return
         conn = self._c
+        if conn.dialect.name == "sqlite":  # same connection and transaction, without SQLAlchemy's per-statement cost
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                self.flush_sqlite(cursor)
+            finally:
+                cursor.close()
+            return
         sql = _SQL[conn.dialect.name]
         if self._head is None:
             row = conn.exec_driver_sql(sql["head"]).first()
