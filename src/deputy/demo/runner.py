@@ -85,7 +85,10 @@ Try this:
      exact Acme scopes) before anything goes to Acme. Approve, then sign in to Acme as alice and allow.
   2. Connect again: Acme now skips its consent (it set a consent cookie), but Deputy still asks: that is the
      confused-deputy defence. Register a second client at {client_url}/connect?fresh=1 and see it is asked for too.
-  3. Press Ctrl+C to stop. State lives in the demo data directory.
+  3. Point any MCP client at {deputy_url}/mcp. A write tool (contacts_create) answers with a confirmation link
+     first: nothing reaches Acme until you approve that exact change on Deputy's page.
+  4. {deputy_url}/apps lists the clients you approved; revoke one and its tokens stop working at once.
+  5. Press Ctrl+C to stop. State lives in the demo data directory.
 """
 
 
