@@ -32,6 +32,7 @@ from deputy.oauth.models import Client, ClientKind
 from deputy.resource.app import McpEndpoint
 from deputy.service.context import ServiceContext
 from deputy.service.registration import CLIENT_SECRET
+from deputy.storage.sql.audit import CHAIN_REVISION
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.store import SqlStore
 
@@ -50,16 +51,16 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     keys = load_key_ring(settings.keys, clock.now())
     watcher = KeyRingWatcher(keys, settings.keys)
     db = Database(settings.storage.url)
-    if migrate:
-        db.migrate()
+    before = db.migrate() if migrate else None
     vault = make_vault(keys, watcher)
     ctx = ServiceContext(
         settings=settings, keys=keys, store=SqlStore(db, keys), vault=vault, clock=clock, key_watcher=watcher
     )
     if migrate:
         check_vault_keys(ctx.store, vault, keys)
+        introduced = before is not None and before < CHAIN_REVISION  # upgraded from an unchained log just now
         with ctx.store.write() as tx:
-            tx.audit.sign_unsigned_head()
+            tx.audit.sign_unsigned_head(chain_just_introduced=introduced)
     _sync_static_clients(ctx)
     return ctx
 

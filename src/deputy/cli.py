@@ -59,10 +59,12 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from deputy.storage.sql.engine import Database
+    """Exactly what an instance does at start-up before serving: migrate, check the key ring against the vault,
+    sign a new audit chain's head (which needs the audit key, so the key ring must be readable here too)."""
+    from deputy.app import build_context
 
     settings = load_settings(args.config)
-    Database(settings.storage.url).migrate()
+    build_context(settings).store.db.dispose()
     print("schema is up to date")
     return 0
 

@@ -4,6 +4,7 @@ starts right after them, and the migration can be undone."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from audit_support import NOW, check, execute, fill, row
@@ -11,6 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from deputy.audit.chain import Problem
+from deputy.audit.log import audit
 from deputy.keys import KeyRing
 from deputy.storage.sql.audit import AuditUnavailableError
 from deputy.storage.sql.engine import Database
@@ -36,10 +38,11 @@ def old_db(db_url: str) -> Iterator[Database]:
 
 
 def started(db: Database, ring: KeyRing) -> SqlStore:
-    """The store as Deputy opens it at start-up: the head is signed ("the chain starts after the legacy entries")."""
+    """The store as Deputy opens it in the start-up that migrated it to the chain: the head is signed ("the chain
+    starts after the legacy entries")."""
     store = SqlStore(db, ring)
     with store.write() as tx:
-        tx.audit.sign_unsigned_head()
+        tx.audit.sign_unsigned_head(chain_just_introduced=True)
     return store
 
 
@@ -123,3 +126,51 @@ def test_a_forged_head_signature_stops_appends(old_db: Database) -> None:
     execute(old_db, "UPDATE audit_head SET head_mac = :f", f="0" * 64)
     with pytest.raises(AuditUnavailableError):
         fill(SqlStore(old_db, ring), 1, start_at=NOW + 20)
+
+
+def test_a_restart_does_not_bless_a_log_reset_without_the_key(tmp_path: Path) -> None:
+    """Strip every MAC, clear the head, restart: only a start that itself introduced the chain may sign a head
+    over unchained entries; any later start leaves the reset visible (and appends refused)."""
+    db = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    db.migrate()
+    ring = KeyRing.generate(NOW)
+    store = started(db, ring)
+    fill(store, 20)
+    execute(db, "UPDATE audit_events SET user_id = 'usr_nobody' WHERE seq = 9")
+    execute(db, "UPDATE audit_events SET mac = NULL, key_id = NULL")
+    execute(db, "UPDATE audit_head SET mac = NULL, key_id = NULL, head_mac = NULL")
+    with store.write() as tx:  # what every start-up does (build_context)
+        assert tx.audit.sign_unsigned_head() is False
+    assert not check(db, ring).ok
+    with pytest.raises(AuditUnavailableError):
+        fill(store, 1)
+    db.dispose()
+
+
+def test_the_start_that_upgrades_an_unchained_log_signs_its_boundary(tmp_path: Path) -> None:
+    """build_context on a database at revision 0002 with entries: the chain starts after them, signed."""
+    from deputy.app import build_context
+    from support import deputy_settings
+
+    settings = deputy_settings(tmp_path)
+    old = old_database(settings.storage.url)
+    old.dispose()
+    ctx = build_context(settings)
+    try:
+        with ctx.store.write() as tx:
+            audit(tx.audit, "client.registered", at=NOW, client_id="c")
+        report = check(ctx.store.db, ctx.keys)
+    finally:
+        ctx.store.db.dispose()
+    assert report.ok and (report.legacy, report.verified) == (3, 1)
+
+
+def test_an_audit_write_failure_on_sqlite_is_a_storage_error(tmp_path: Path) -> None:
+    """The SQLite flush runs on the raw driver; its errors still surface as SQLAlchemy's (503 for an outage)."""
+    db = Database(f"sqlite:///{tmp_path / 'd.db'}")
+    db.migrate()
+    store = started(db, KeyRing.generate(NOW))
+    execute(db, "CREATE TRIGGER full BEFORE INSERT ON audit_events BEGIN SELECT RAISE(FAIL, 'disk is full'); END")
+    with pytest.raises(DBAPIError), store.write() as tx:
+        audit(tx.audit, "tool.called", at=NOW, client_id="c", user_id="u", tool="t")
+    db.dispose()

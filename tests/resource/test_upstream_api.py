@@ -607,3 +607,17 @@ def test_api_headers_that_would_carry_or_bend_a_credential_are_refused(name: str
 
     with pytest.raises(ValueError, match="api_headers"):
         UpstreamSettings(client_id="c", discovery_url="https://up.example/.well-known/x", api_headers={name: "v"})
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-16", "utf-32", "utf-8-sig"])
+def test_an_echoed_token_is_scrubbed_in_any_json_encoding(codec: str) -> None:
+    """``json.loads`` reads UTF-16 and UTF-32 bodies too, where a byte search for the token finds nothing."""
+    token = "upstream-access-token-0123456789abcdef"
+    body = json.dumps({"echo": f"Bearer {token}"}).encode(codec)
+    assert token not in json.dumps(map_status(200, body, redact=[token]).data)
+
+
+def test_a_token_with_characters_json_escapes_is_scrubbed() -> None:
+    token = 'abc"def\\ghi-0123456789'  # printable ASCII without spaces: accepted as a bearer token
+    body = json.dumps({"echo": token}).encode()
+    assert token not in json.dumps(map_status(200, body, redact=[token]).data)

@@ -44,6 +44,7 @@ MAX_DETAIL: Final = 200
 MAX_RETRY_AFTER: Final = 3600
 _BEARER = re.compile(r"(?i)\bbearer\s+[^\s,;\"']+")
 _OPAQUE = re.compile(r"[A-Za-z0-9_\-.~+/=]{32,}")  # anything token-shaped: long unbroken base64/hex-ish runs
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
 _PATH = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
 
 
@@ -148,14 +149,17 @@ def _success(status: int, body: bytes, secrets: tuple[str, ...]) -> UpstreamResu
 def _echoes(body: bytes, secrets: tuple[str, ...]) -> bool:
     """Whether the raw body may contain a secret, so the (costly) walk over the parsed result is needed.
 
-    Credentials are ASCII and token-shaped; JSON encoders write such text literally, except that some escape
-    ``/`` as ``\\/``. Anything else (a ``\\u`` escape of a credential character) makes the check say yes, so
-    the walk runs; the fast answer is only ever "certainly absent".
+    The fast answer "certainly absent" is given only when it is certain: the body is UTF-8 JSON (``json.loads``
+    also reads UTF-16 and UTF-32, where a byte search finds nothing), it has no ``\\u`` escape, and every secret
+    is made of RFC 6750 ``b64token`` characters, which JSON writes literally except ``/`` (sometimes ``\\/``).
+    Anything else runs the walk.
     """
-    if b"\\u" in body:
+    if body[:3] == b"\xef\xbb\xbf" or b"\x00" in body[:4] or b"\\u" in body:
         return True
     for secret in secrets:
-        raw = secret.encode("utf-8", "surrogatepass")
+        if not _B64TOKEN.fullmatch(secret):
+            return True
+        raw = secret.encode("ascii")
         if raw in body or raw.replace(b"/", b"\\/") in body:
             return True
     return False

@@ -16,12 +16,14 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 
 from deputy.audit.chain import (
     GENESIS,
@@ -37,7 +39,9 @@ from deputy.audit.chain import (
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.schema import audit_events
 
-__all__ = ["AuditFilter", "AuditSnapshot", "AuditUnavailableError", "SqlAudit", "audit_snapshot"]
+CHAIN_REVISION: Final = "0003"  # the migration that introduced the chain
+
+__all__ = ["CHAIN_REVISION", "AuditFilter", "AuditSnapshot", "AuditUnavailableError", "SqlAudit", "audit_snapshot"]
 
 BATCH: Final = 10_000
 _ANY_ENTRY: Final = "SELECT 1 FROM audit_events LIMIT 1"
@@ -109,6 +113,8 @@ class SqlAudit:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 self.flush_sqlite(cursor)
+            except sqlite3.Error as exc:  # as SQLAlchemy's exception, like every other path (503 for an outage)
+                raise DBAPIError.instance(None, None, exc, sqlite3.Error) from exc
             finally:
                 cursor.close()
             return
@@ -142,16 +148,24 @@ class SqlAudit:
             raise AuditUnavailableError("the audit head's signature does not verify: run deputy audit verify")
         return head.seq, head.prev
 
-    def sign_unsigned_head(self) -> bool:
-        """Sign a head nobody has signed yet (a fresh or just-migrated database): "the chain starts after entry
-        ``seq``", with the genesis value as its MAC. From then on the verifier refuses an unsigned head over a
-        non-empty log, so stripping every MAC and clearing the head cannot pass the entries off as legacy."""
+    def sign_unsigned_head(self, *, chain_just_introduced: bool = False) -> bool:
+        """Sign a head nobody has signed yet: "the chain starts after entry ``seq``", with the genesis value as its
+        MAC. Only for an empty log, or when this very process has just migrated the database to the chained schema
+        (``chain_just_introduced``: the unchained entries are then genuinely from before the chain). Signing an
+        unsigned head over entries in any other case would bless a log someone reset without the key (every MAC
+        stripped, the head cleared): that state is refused instead, by appends and by the verifier, until an
+        operator has looked at it.
+
+        Returns whether the head was signed now.
+        """
         assert self._keys is not None  # noqa: S101  (a write transaction)
         sql = _SQL[self._c.dialect.name]
         row = self._c.exec_driver_sql(sql["head"]).first()
         if row is None:
             raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
         if row[1] is not None or row[3] is not None:
+            return False
+        if not chain_just_introduced and self._c.exec_driver_sql(_ANY_ENTRY).first() is not None:
             return False
         self._c.exec_driver_sql(sql["move"], sign_head(self._keys.audit[-1], int(row[0]), GENESIS).to_json())
         return True

@@ -119,10 +119,12 @@ class Database:
         with self.engine.connect().execution_options(deputy_readonly=True) as conn, conn.begin():
             yield conn
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest revision; safe when several instances start at once."""
+    def migrate(self) -> str | None:
+        """Bring the schema to the newest revision; safe when several instances start at once. Returns the revision
+        the database was at before (None: a new database), read under the same lock as the upgrade."""
         from alembic import command
         from alembic.config import Config
+        from alembic.runtime.migration import MigrationContext
 
         logging.getLogger("alembic").setLevel(logging.WARNING)
         cfg = Config()
@@ -131,9 +133,11 @@ class Database:
             if self.dialect == "postgresql":
                 conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
             try:
+                before = MigrationContext.configure(conn).get_current_revision()
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
                 conn.commit()
+                return before
             finally:
                 if self.dialect == "postgresql":
                     conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_MIGRATION_LOCK})
