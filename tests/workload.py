@@ -136,7 +136,8 @@ class Workload:
                 instance = await getattr(self, op)(http, family)
         except _Failed as exc:
             self._record(Outcome(op, started, time.monotonic(), False, exc.detail, exc.instance))
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, AssertionError) as exc:  # AssertionError: the scripted browser met an unexpected
+            # page (a 502 from the load balancer for a request an instance died in): a failed operation, recorded
             self._record(Outcome(op, started, time.monotonic(), False, f"{type(exc).__name__}: {exc}"[:200]))
         else:
             self._record(Outcome(op, started, time.monotonic(), True, "", instance))
