@@ -239,10 +239,13 @@ def verify(rows: Iterable[Row], head: Head, keys: AuditKeys, *, checkpoint: Head
     return _check_end(walked, head, keys, checkpoint, legacy)
 
 
-def _walk(rows: Iterator[Row], expected: int, keys: AuditKeys, checkpoint_seq: int) -> _End | Report:
-    """The hot loop: one dict lookup, one HMAC and one comparison per entry; anything unusual is diagnosed apart."""
+def _walk(
+    rows: Iterator[Row], expected: int, keys: AuditKeys, checkpoint_seq: int, prev: bytes = GENESIS
+) -> _End | Report:
+    """The hot loop: one dict lookup, one HMAC and one comparison per entry; anything unusual is diagnosed apart.
+    ``prev`` is the MAC the first entry links to (a range of the log starts from the stored MAC before it)."""
     keyed = keys.keyed()
-    prev, count, checkpoint_mac = GENESIS, 0, None
+    count, checkpoint_mac = 0, None
     for row in rows:
         seq, at, event, outcome, client_id, user_id, request_id, detail, key_id, mac = row
         base = keyed.get(key_id)

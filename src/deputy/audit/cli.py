@@ -19,10 +19,12 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from deputy.audit.chain import AuditKeys, Head, Report, verify
+from deputy.audit.chain import AuditKeys, Head, Report
+from deputy.audit.parallel import verify_database
 from deputy.audit.report import EventTable, export_line
 from deputy.config import load_settings
 from deputy.errors import ConfigError
+from deputy.keys import KeyRing
 from deputy.storage.sql.audit import AuditFilter, AuditSnapshot, AuditUnavailableError, audit_snapshot
 from deputy.storage.sql.engine import Database
 
@@ -58,6 +60,9 @@ def add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         description="Exit 0 if the chain is intact; exit 1 naming the first bad entry and the kind of tampering.",
     )
     check.add_argument("--checkpoint", type=Path, metavar="FILE", help="also require this (earlier) checkpoint")
+    check.add_argument(
+        "--workers", type=int, default=None, help="processes for a long log (default: one per CPU; 1: a single pass)"
+    )
     check.set_defaults(func=run_verify)
     point = audit_sub.add_parser(
         "checkpoint",
@@ -91,8 +96,14 @@ def add_audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_verify(args: argparse.Namespace) -> int:
     checkpoint = _read_checkpoint(args.checkpoint) if args.checkpoint else None
-    with _snapshot(args.config) as (snap, keys):
-        report = verify(snap.rows(), snap.head(), keys, checkpoint=checkpoint)
+    settings = load_settings(args.config)
+    keys = _ring(args.config).audit
+    _check_database_exists(settings.storage.url)
+    try:
+        report = verify_database(settings.storage.url, keys, checkpoint=checkpoint, workers=args.workers)
+    except (SQLAlchemyError, AuditUnavailableError) as exc:
+        reason = f"{type(exc).__name__}; is the schema migrated (`deputy migrate`)?"
+        raise ConfigError(f"storage.url: cannot read the audit log ({reason})") from None
     print(_summary(report, checkpoint))
     return EXIT_OK if report.ok else EXIT_TAMPERED
 
@@ -159,6 +170,19 @@ def _read_checkpoint(path: Path) -> Head:
     return Head.from_json(data)
 
 
+def _check_database_exists(storage_url: str) -> None:
+    url = make_url(storage_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise ConfigError(f"storage.url: {url.database} does not exist")
+
+
+def _ring(config: Path) -> KeyRing:
+    from deputy.broker.rotation import load_key_ring
+
+    settings = load_settings(config)
+    return load_key_ring(settings.keys.model_copy(update={"create_if_missing": False}), int(time.time()))
+
+
 @contextmanager
 def _snapshot(config: Path) -> Iterator[tuple[AuditSnapshot, AuditKeys]]:
     """The configured database's audit log in one snapshot, and the audit keys.
@@ -166,13 +190,9 @@ def _snapshot(config: Path) -> Iterator[tuple[AuditSnapshot, AuditKeys]]:
     Raises:
         ConfigError: bad configuration or key ring, no database there, or a schema without the chain.
     """
-    from deputy.broker.rotation import load_key_ring
-
     settings = load_settings(config)
-    ring = load_key_ring(settings.keys.model_copy(update={"create_if_missing": False}), int(time.time()))
-    url = make_url(settings.storage.url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        raise ConfigError(f"storage.url: {url.database} does not exist")
+    ring = _ring(config)
+    _check_database_exists(settings.storage.url)
     db = Database(settings.storage.url)
     try:
         with audit_snapshot(db) as snap:

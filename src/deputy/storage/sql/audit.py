@@ -45,6 +45,8 @@ __all__ = ["CHAIN_REVISION", "AuditFilter", "AuditSnapshot", "AuditUnavailableEr
 
 BATCH: Final = 10_000
 _ANY_ENTRY: Final = "SELECT 1 FROM audit_events LIMIT 1"
+_MAC_OF: Final = "SELECT mac FROM audit_events WHERE seq = ?"
+_MAC_OF_PG: Final = "SELECT mac FROM audit_events WHERE seq = %s"
 _SELECT: Final = "SELECT seq, at, event, outcome, client_id, user_id, request_id, detail, key_id, mac FROM audit_events"
 
 # The appender's statements go through ``exec_driver_sql``, in the driver's own parameter style: no statement
@@ -234,11 +236,14 @@ class AuditFilter:
     until: int | None = None
     client_id: str | None = None
     user_id: str | None = None
+    first_seq: int | None = None  # a range of entries (the parallel verifier's share)
+    last_seq: int | None = None
 
     def conditions(self) -> list[tuple[str, object]]:
         """SQL fragments (fixed text, ``?`` placeholders) with their values."""
         candidates = (("at >= ?", self.since), ("at <= ?", self.until), ("client_id = ?", self.client_id),
-                      ("user_id = ?", self.user_id))  # fmt: skip
+                      ("user_id = ?", self.user_id), ("seq >= ?", self.first_seq),
+                      ("seq <= ?", self.last_seq))  # fmt: skip
         return [(sql, value) for sql, value in candidates if value is not None]
 
 
@@ -258,6 +263,28 @@ class AuditSnapshot:
         if row is None:
             raise AuditUnavailableError("audit_head is empty: run `deputy migrate`")
         return Head(int(row.seq), row.mac, row.key_id, row.head_mac)
+
+    def mac_of(self, seq: int) -> str | None:
+        """The stored MAC of entry ``seq`` (None: no such entry, or an entry without one)."""
+        sql = _MAC_OF_PG if self._pg else _MAC_OF
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.execute(sql, (seq,))
+            found = cursor.fetchone()
+        finally:
+            cursor.close()
+        return None if found is None else found[0]
+
+    def shape(self) -> tuple[int, int | None, int | None, int]:
+        """(entries without a MAC, lowest seq, highest seq, all entries): whether a log can be split for parallel
+        checking."""
+        cursor = self._dbapi.cursor()
+        try:
+            cursor.execute("SELECT count(*) - count(mac), min(seq), max(seq), count(*) FROM audit_events")
+            unchained, low, top, total = cursor.fetchone()
+        finally:
+            cursor.close()
+        return int(unchained), None if low is None else int(low), None if top is None else int(top), int(total)
 
     def rows(self, where: AuditFilter | None = None) -> Iterator[Row]:
         """Every entry (matching ``where``) in seq order, streamed in batches."""
