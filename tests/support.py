@@ -263,3 +263,28 @@ def migrate_to(db: Database, revision: str, *, down: bool = False) -> None:
         cfg.attributes["connection"] = conn
         (command.downgrade if down else command.upgrade)(cfg, revision)
         conn.commit()
+
+
+def minimal_config(
+    path: Path, *, storage_url: str, keys_file: Path, create_keys: bool = True, server: str = ""
+) -> Path:
+    """A TOML configuration for a real ``deputy`` process: a static upstream and one scope, ``server`` lines (TOML)
+    if given. Written to ``path``, which is returned."""
+    server_table = f"[server]\n{server.strip()}\n" if server.strip() else ""
+    create = "create_if_missing = true\n" if create_keys else ""
+    path.write_text(
+        f"""{server_table}[storage]
+url = "{storage_url}"
+[keys]
+file = "{keys_file}"
+{create}[upstream]
+client_id = "static-client"
+authorize_url = "https://up.example/authorize"
+token_url = "https://up.example/token"
+userinfo_url = "https://up.example/userinfo"
+[scopes.read]
+description = "Read"
+""",
+        encoding="utf-8",
+    )
+    return path

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from support import minimal_config
+
 
 def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key = ec.generate_private_key(ec.SECP256R1())
@@ -51,28 +53,11 @@ def test_serve_over_tls_from_a_config_file(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     port = _free_port()
     base = f"https://127.0.0.1:{port}"
-    config = tmp_path / "deputy.toml"
-    config.write_text(
-        f"""
-[server]
-base_url = "{base}"
-port = {port}
-tls_cert = "{cert}"
-tls_key = "{key}"
-[storage]
-url = "sqlite:///{tmp_path / "deputy.db"}"
-[keys]
-file = "{tmp_path / "keys.json"}"
-create_if_missing = true
-[upstream]
-client_id = "static-client"
-authorize_url = "https://up.example/authorize"
-token_url = "https://up.example/token"
-userinfo_url = "https://up.example/userinfo"
-[scopes.read]
-description = "Read"
-""",
-        encoding="utf-8",
+    config = minimal_config(
+        tmp_path / "deputy.toml",
+        storage_url=f"sqlite:///{tmp_path / 'deputy.db'}",
+        keys_file=tmp_path / "keys.json",
+        server=f'base_url = "{base}"\nport = {port}\ntls_cert = "{cert}"\ntls_key = "{key}"',
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "deputy", "serve", "--config", str(config), "--log-level", "warning"],

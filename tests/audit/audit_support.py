@@ -14,6 +14,7 @@ from deputy.storage.sql.audit import audit_snapshot
 from deputy.storage.sql.engine import Database
 from deputy.storage.sql.schema import audit_events
 from deputy.storage.sql.store import SqlStore
+from support import minimal_config
 
 NOW = 1_800_000_000
 FIELDS = ("at", "event", "outcome", "client_id", "user_id", "request_id", "detail", "key_id", "mac")
@@ -57,21 +58,4 @@ def swap_contents(db: Database, a: int, b: int) -> None:
 
 
 def write_config(tmp_path: Path, db_url: str, keys_file: Path) -> Path:
-    config = tmp_path / "deputy.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "{db_url}"
-[keys]
-file = "{keys_file}"
-[upstream]
-client_id = "static-client"
-authorize_url = "https://up.example/authorize"
-token_url = "https://up.example/token"
-userinfo_url = "https://up.example/userinfo"
-[scopes.read]
-description = "Read"
-""",
-        encoding="utf-8",
-    )
-    return config
+    return minimal_config(tmp_path / "deputy.toml", storage_url=db_url, keys_file=keys_file, create_keys=False)

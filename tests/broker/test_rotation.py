@@ -21,7 +21,7 @@ from deputy.broker.vault import broker_vault
 from deputy.cli import main
 from deputy.errors import ConfigError
 from deputy.keys import KeyRing
-from support import ALICE, BOB, Env, deputy_settings, make_mcp_env
+from support import ALICE, BOB, Env, deputy_settings, make_mcp_env, minimal_config
 
 pytestmark = pytest.mark.anyio
 
@@ -215,11 +215,9 @@ def test_an_inline_ring_from_the_environment_loads_and_refuses_in_place_rotation
         assert not Path(settings.keys.file).exists()
     finally:
         ctx.store.db.dispose()
-    config = tmp_path / "deputy.toml"
-    config.write_text(
-        f'[storage]\nurl = "{settings.storage.url}"\n[upstream]\nclient_id = "c"\n'
-        'authorize_url = "https://up.example/a"\ntoken_url = "https://up.example/t"\nuserinfo_url = "https://up.example/u"\n[scopes.read]\n'
-        'description = "Read"\n'
+    # The ring comes from DEPUTY_KEYS__INLINE, which wins over the file the configuration names.
+    config = minimal_config(
+        tmp_path / "deputy.toml", storage_url=settings.storage.url, keys_file=tmp_path / "none.json"
     )
     assert main(["keys", "rotate", "--config", str(config)]) == 2
     assert "cannot be changed in place" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 
 import deputy.storage
+from support import minimal_config
 
 pytestmark = pytest.mark.postgres
 
@@ -22,25 +23,7 @@ INSTANCES = 3
 
 
 def _config(tmp_path: Path, url: str) -> Path:
-    config = tmp_path / "deputy.toml"
-    config.write_text(
-        f"""
-[storage]
-url = "{url}"
-[keys]
-file = "{tmp_path / "keys.json"}"
-create_if_missing = true
-[upstream]
-client_id = "static-client"
-authorize_url = "https://up.example/authorize"
-token_url = "https://up.example/token"
-userinfo_url = "https://up.example/userinfo"
-[scopes.read]
-description = "Read"
-""",
-        encoding="utf-8",
-    )
-    return config
+    return minimal_config(tmp_path / "deputy.toml", storage_url=url, keys_file=tmp_path / "keys.json")
 
 
 def test_three_concurrent_migrations_all_succeed_and_apply_once(tmp_path: Path, postgres_url: str) -> None:

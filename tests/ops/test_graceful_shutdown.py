@@ -21,34 +21,19 @@ import httpx
 import pytest
 
 from live import LOOPBACK, free_port
+from support import minimal_config
 
 GRACE_SECONDS = 30
 
 
 def _config(tmp_path: Path, port: int) -> Path:
-    config = tmp_path / "deputy.toml"
-    config.write_text(
-        f"""
-[server]
-base_url = "http://{LOOPBACK}:{port}"
-port = {port}
-shutdown_grace_seconds = {GRACE_SECONDS}
-[storage]
-url = "sqlite:///{tmp_path / "deputy.db"}"
-[keys]
-file = "{tmp_path / "keys.json"}"
-create_if_missing = true
-[upstream]
-client_id = "static-client"
-authorize_url = "https://up.example/authorize"
-token_url = "https://up.example/token"
-userinfo_url = "https://up.example/userinfo"
-[scopes.read]
-description = "Read"
-""",
-        encoding="utf-8",
+    server = f'base_url = "http://{LOOPBACK}:{port}"\nport = {port}\nshutdown_grace_seconds = {GRACE_SECONDS}'
+    return minimal_config(
+        tmp_path / "deputy.toml",
+        storage_url=f"sqlite:///{tmp_path / 'deputy.db'}",
+        keys_file=tmp_path / "keys.json",
+        server=server,
     )
-    return config
 
 
 @pytest.fixture
